@@ -1,0 +1,28 @@
+/*
+ * app.h - the world of one process: configuration, cache, engine, storage,
+ * catalogue and prefetch queue, created once at start and used by every
+ * request this process answers.
+ */
+#ifndef AP_APP_H
+#define AP_APP_H
+
+#include <time.h>
+#include "config.h"
+#include "error.h"
+
+struct app {
+	struct config cfg;
+	struct gen_map *gens;
+	struct cache *cache;
+	struct engine *engine;
+	struct store *store;
+	struct catalog *catalog;
+	struct prefetch *prefetch;
+	time_t started;
+};
+
+/* Loads the configuration and builds everything; why names the problem. */
+enum ap_err app_init(struct app *a, char *why, size_t whylen) AP_WARN_UNUSED;
+void app_free(struct app *a);
+
+#endif

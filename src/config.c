@@ -1,0 +1,481 @@
+/*
+ * config.c - the one configuration table and its loader.
+ *
+ * Each row names an environment variable, its type, where it lands in
+ * struct config, its default, its bounds and whether it is a secret. Secret
+ * values are never printed: config_log() shows only "(set)".
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "config.h"
+#include "buf.h"
+#include "log.h"
+
+enum opt_type { T_BOOL, T_INT, T_STR };
+#define F_SECRET 1u
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	const char *def;	/* NULL: unset */
+	long min, max;		/* T_INT bounds */
+	unsigned flags;
+	const char *help;
+};
+
+#define O(field) offsetof(struct config, field)
+
+static const struct opt opts[] = {
+	{"USE_S3", T_BOOL, O(use_s3), "false", 0, 0, 0,
+	 "Fetch tiles and metadata from the bucket (R2/S3) before the local tree."},
+	{"AWS_ACCESS_KEY_ID", T_STR, O(access_key), NULL, 0, 0, F_SECRET,
+	 "R2/S3 access key id."},
+	{"AWS_SECRET_ACCESS_KEY", T_STR, O(secret_key_s3), NULL, 0, 0, F_SECRET,
+	 "R2/S3 secret access key."},
+	{"AWS_SESSION_TOKEN", T_STR, O(session_token), NULL, 0, 0, F_SECRET,
+	 "Optional temporary-credentials session token."},
+	{"AWS_BUCKET_NAME", T_STR, O(bucket), NULL, 0, 0, 0,
+	 "Bucket holding tiles/ and metadata/."},
+	{"S3_ENDPOINT_URL", T_STR, O(endpoint), NULL, 0, 0, 0,
+	 "S3 API endpoint, e.g. https://ACCOUNT.r2.cloudflarestorage.com (path-style requests)."},
+	{"S3_REGION", T_STR, O(region), "auto", 0, 0, 0,
+	 "SigV4 signing region (R2: auto)."},
+	{"R2_PUBLIC_URL", T_STR, O(public_url), NULL, 0, 0, 0,
+	 "Public bucket URL: unsigned GETs of {R2_PUBLIC_URL}/{key} instead of the S3 API."},
+	{"R2_UPLOAD_MAX_WORKERS", T_INT, O(upload_workers), "20", 1, 256, 0,
+	 "Parallel PUTs of astropixel-sync."},
+	{"LOCAL_STORAGE_DIR", T_STR, O(local_dir), NULL, 0, 0, 0,
+	 "Local tree (tiles/, metadata/datasets/); the fallback when the bucket fails."},
+	{"S3_CA_BUNDLE", T_STR, O(ca_bundle), NULL, 0, 0, 0,
+	 "PEM file of CA certificates for the bucket endpoint (private CAs)."},
+	{"S3_VERIFY_TLS", T_BOOL, O(tls_verify), "true", 0, 0, 0,
+	 "Verify the bucket's TLS certificate and host name. Turn off only for testing."},
+	{"S3_CONNECT_TIMEOUT_MS", T_INT, O(connect_timeout_ms), "3000", 100, 60000, 0,
+	 "Connect timeout to the bucket."},
+	{"S3_TIMEOUT_MS", T_INT, O(request_timeout_ms), "10000", 200, 300000, 0,
+	 "Deadline of one tile request to storage, retries included."},
+	{"S3_MAX_RETRIES", T_INT, O(max_retries), "2", 0, 10, 0,
+	 "Retries (jittered backoff) on 5xx, 429 and connection errors."},
+	{"S3_FAILURE_THRESHOLD", T_INT, O(breaker_failures), "5", 1, 1000, 0,
+	 "Consecutive bucket failures before the bucket is skipped for a cool-down."},
+	{"S3_COOLDOWN_SECONDS", T_INT, O(breaker_cooldown_s), "30", 1, 3600, 0,
+	 "How long the bucket is skipped after repeated failures."},
+	{"S3_MAX_HOST_CONNECTIONS", T_INT, O(max_host_conns), "100", 1, 1000, 0,
+	 "Connections per bucket host at most."},
+	{"S3_MAX_CONCURRENT_STREAMS", T_INT, O(max_streams), "50", 1, 1000, 0,
+	 "HTTP/2 streams per connection at most."},
+	{"DNS_CACHE_TTL", T_INT, O(dns_ttl_s), "3600", 0, 86400, 0,
+	 "Seconds a resolved bucket address is reused."},
+	{"S3_CONN_MAX_AGE", T_INT, O(conn_max_age_s), "600", 1, 86400, 0,
+	 "Seconds an idle bucket connection is kept (libcurl's default is 118)."},
+	{"SECRET_KEY", T_STR, O(jwt_secret), NULL, 0, 0, F_SECRET,
+	 "HS256 key of the AstroPixel backend's JWTs. Unset: private datasets are unreachable."},
+	{"CORS_ALLOW_ORIGIN", T_STR, O(cors_origin), "*", 0, 0, 0,
+	 "Access-Control-Allow-Origin value; empty disables CORS headers."},
+	{"PUBLIC_MAX_AGE", T_INT, O(public_max_age_s), "31536000", 0, 315360000, 0,
+	 "Cache-Control max-age of public (is_demo) tiles (sent with public, immutable)."},
+	{"PRIVATE_MAX_AGE", T_INT, O(private_max_age_s), "3600", 0, 315360000, 0,
+	 "Cache-Control max-age of private tiles (sent with private)."},
+	{"TILE_CACHE_MAX_TILES", T_INT, O(cache_max_tiles), "500", 0, 10000000, 0,
+	 "LRU bound in tiles per process (0 disables the cache)."},
+	{"TILE_CACHE_MAX_MB", T_INT, O(cache_max_mb), "64", 0, 65536, 0,
+	 "LRU bound in MiB per process, entry overhead included."},
+	{"METADATA_CACHE_TTL", T_INT, O(metadata_ttl_s), "30", 0, 86400, 0,
+	 "Seconds dataset metadata is cached per process."},
+	{"TILE_CACHE_SHM", T_STR, O(shm_path), NULL, 0, 0, 0,
+	 "Shared generation file that makes cache-clear reach every process of a pool "
+	 "(default: /dev/shm/astropixel-tiles-<uid>-<hash of the storage settings>)."},
+	{"BATCH_MAX_TILES", T_INT, O(batch_max_tiles), "100", 1, 1000, 0,
+	 "Tiles per batch request at most."},
+	{"BATCH_TIMEOUT_MS", T_INT, O(batch_timeout_ms), "10000", 100, 300000, 0,
+	 "One deadline for a whole batch; tiles missing then come back null."},
+	{"PREFETCH_QUEUE_MAX", T_INT, O(prefetch_queue_max), "256", 0, 100000, 0,
+	 "Prefetch queue bound in tiles (0 disables prefetch)."},
+	{"PREFETCH_PARALLEL", T_INT, O(prefetch_parallel), "16", 1, 256, 0,
+	 "Background prefetch transfers in flight at most."},
+	{"LOG_LEVEL", T_STR, O(log_level), "info", 0, 0, 0,
+	 "error, warn, info or debug."},
+};
+
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* ---- .env parsing ------------------------------------------------------ */
+
+struct kv {
+	char *key, *val;
+};
+
+static void kv_free(struct kv *kvs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kvs[i].key);
+		free(kvs[i].val);
+	}
+	free(kvs);
+}
+
+/* Parses KEY=VALUE lines: `export ` prefix, '#' comments, single or double
+ * quotes around the value, surrounding blanks trimmed. */
+static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nout,
+				  char *why, size_t whylen)
+{
+	enum ap_err e = AP_ERR_CONFIG;
+	struct buf b;
+	char chunk[4096];
+	struct kv *kvs = NULL;
+	size_t n = 0, lineno = 0;
+	FILE *f;
+	char *line, *next;
+
+	buf_init(&b, CONFIG_ENV_FILE_MAX);
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(why, whylen, "ENV_FILE: cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	for (;;) {
+		size_t r = fread(chunk, 1, sizeof(chunk), f);
+		if (r == 0)
+			break;
+		if (buf_add(&b, chunk, r)) {
+			snprintf(why, whylen, "ENV_FILE: %s is larger than %d bytes", path,
+				 CONFIG_ENV_FILE_MAX);
+			fclose(f);
+			goto fail;
+		}
+	}
+	fclose(f);
+	if (!b.data)
+		goto done;
+	for (line = b.data; line; line = next) {
+		char *eq, *k, *v, *end;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		while (isspace((unsigned char)*line))
+			line++;
+		if (*line == '\0' || *line == '#')
+			continue;
+		if (strncmp(line, "export ", 7) == 0)
+			line += 7;
+		eq = strchr(line, '=');
+		if (!eq) {
+			snprintf(why, whylen, "ENV_FILE: %s:%zu: expected NAME=value", path, lineno);
+			goto fail;
+		}
+		*eq = '\0';
+		k = line;
+		end = eq;
+		while (end > k && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		v = eq + 1;
+		while (isspace((unsigned char)*v))
+			v++;
+		end = v + strlen(v);
+		while (end > v && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (end - v >= 2 && (v[0] == '"' || v[0] == '\'') && end[-1] == v[0]) {
+			v++;
+			*--end = '\0';
+		} else {
+			/* unquoted: an inline comment starts at " #" */
+			char *hash = strstr(v, " #");
+			if (hash) {
+				*hash = '\0';
+				end = hash;
+				while (end > v && isspace((unsigned char)end[-1]))
+					*--end = '\0';
+			}
+		}
+		{
+			struct kv *nk = realloc(kvs, (n + 1) * sizeof(*kvs));
+			if (!nk) {
+				snprintf(why, whylen, "out of memory");
+				goto fail;
+			}
+			kvs = nk;
+			kvs[n].key = strdup(k);
+			kvs[n].val = strdup(v);
+			n++;
+			if (!kvs[n - 1].key || !kvs[n - 1].val) {
+				snprintf(why, whylen, "out of memory");
+				goto fail;
+			}
+		}
+	}
+done:
+	buf_free(&b);
+	*out = kvs;
+	*nout = n;
+	return AP_OK;
+fail:
+	buf_free(&b);
+	kv_free(kvs, n);
+	return e;
+}
+
+static const char *kv_get(const struct kv *kvs, size_t n, const char *key)
+{
+	/* the last definition wins, as in a shell */
+	for (size_t i = n; i-- > 0;)
+		if (strcmp(kvs[i].key, key) == 0)
+			return kvs[i].val;
+	return NULL;
+}
+
+/* ---- typed values ------------------------------------------------------- */
+
+static enum ap_err parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off", ""};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = true, AP_OK;
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = false, AP_OK;
+	return AP_ERR_CONFIG;
+}
+
+static enum ap_err parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (*s == '\0' || strlen(s) > 20)
+		return AP_ERR_CONFIG;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return AP_ERR_CONFIG;
+	*out = v;
+	return AP_OK;
+}
+
+static enum ap_err set_opt(struct config *c, const struct opt *o, const char *val,
+			   char *why, size_t whylen)
+{
+	char *base = (char *)c;
+
+	if (strlen(val) > CONFIG_VALUE_MAX) {
+		snprintf(why, whylen, "%s: value longer than %d bytes", o->name, CONFIG_VALUE_MAX);
+		return AP_ERR_CONFIG;
+	}
+	switch (o->type) {
+	case T_BOOL:
+		if (parse_bool(val, (bool *)(base + o->off))) {
+			snprintf(why, whylen, "%s: expected true or false", o->name);
+			return AP_ERR_CONFIG;
+		}
+		break;
+	case T_INT:
+		if (parse_long(val, o->min, o->max, (long *)(base + o->off))) {
+			snprintf(why, whylen, "%s: expected a whole number from %ld to %ld",
+				 o->name, o->min, o->max);
+			return AP_ERR_CONFIG;
+		}
+		break;
+	case T_STR: {
+		char **slot = (char **)(base + o->off);
+		free(*slot);
+		*slot = NULL;
+		if (*val && !(*slot = strdup(val))) {
+			snprintf(why, whylen, "out of memory");
+			return AP_ERR_NOMEM;
+		}
+		break;
+	}
+	}
+	return AP_OK;
+}
+
+static bool is_http_url(const char *s)
+{
+	return s && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
+}
+
+static void strip_slashes(char *url)
+{
+	size_t n = url ? strlen(url) : 0;
+
+	while (n > 8 && url[n - 1] == '/')
+		url[--n] = '\0';
+}
+
+/* Cross-field rules; each message names the variable to fix. */
+static enum ap_err config_check(struct config *c, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (log_parse_level(c->log_level) < 0) {
+		snprintf(why, whylen, "LOG_LEVEL: expected error, warn, info or debug");
+		return AP_ERR_CONFIG;
+	}
+	if (c->use_s3) {
+		if (!c->bucket && !c->public_url) {
+			snprintf(why, whylen, "AWS_BUCKET_NAME: required when USE_S3=true "
+				 "(or set R2_PUBLIC_URL)");
+			return AP_ERR_CONFIG;
+		}
+		if (!c->public_url) {
+			if (!c->endpoint) {
+				snprintf(why, whylen, "S3_ENDPOINT_URL: required when USE_S3=true "
+					 "without R2_PUBLIC_URL");
+				return AP_ERR_CONFIG;
+			}
+			if (!c->access_key || !c->secret_key_s3) {
+				snprintf(why, whylen, "%s: required when USE_S3=true without R2_PUBLIC_URL",
+					 c->access_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+				return AP_ERR_CONFIG;
+			}
+		}
+		if (c->endpoint && !is_http_url(c->endpoint)) {
+			snprintf(why, whylen, "S3_ENDPOINT_URL: must start with https:// or http://");
+			return AP_ERR_CONFIG;
+		}
+		if (c->public_url && !is_http_url(c->public_url)) {
+			snprintf(why, whylen, "R2_PUBLIC_URL: must start with https:// or http://");
+			return AP_ERR_CONFIG;
+		}
+		/* a trailing slash would double in every object URL */
+		strip_slashes(c->endpoint);
+		strip_slashes(c->public_url);
+	} else if (!c->local_dir) {
+		snprintf(why, whylen, "LOCAL_STORAGE_DIR: required when USE_S3 is false");
+		return AP_ERR_CONFIG;
+	}
+	if (c->ca_bundle && access(c->ca_bundle, R_OK) != 0) {
+		snprintf(why, whylen, "S3_CA_BUNDLE: cannot read %s", c->ca_bundle);
+		return AP_ERR_CONFIG;
+	}
+	if (c->local_dir && (stat(c->local_dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		snprintf(why, whylen, "LOCAL_STORAGE_DIR: %s is not a directory", c->local_dir);
+		return AP_ERR_CONFIG;
+	}
+	return AP_OK;
+}
+
+enum ap_err config_load(struct config *c, char *why, size_t whylen)
+{
+	struct kv *kvs = NULL;
+	size_t nkv = 0;
+	const char *env_file = getenv("ENV_FILE");
+	enum ap_err e;
+
+	memset(c, 0, sizeof(*c));
+	why[0] = '\0';
+	if (env_file && *env_file) {
+		e = env_file_parse(env_file, &kvs, &nkv, why, whylen);
+		if (e)
+			goto fail;
+	}
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		const char *v = getenv(o->name);
+
+		if (!v)
+			v = kv_get(kvs, nkv, o->name);
+		if (!v)
+			v = o->def;
+		if (!v)
+			continue;
+		e = set_opt(c, o, v, why, whylen);
+		if (e)
+			goto fail;
+	}
+	e = config_check(c, why, whylen);
+	if (e)
+		goto fail;
+	kv_free(kvs, nkv);
+	return AP_OK;
+fail:
+	kv_free(kvs, nkv);
+	config_free(c);
+	return e ? e : AP_ERR_CONFIG;
+}
+
+void config_free(struct config *c)
+{
+	char *base = (char *)c;
+
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if (opts[i].type != T_STR)
+			continue;
+		char **slot = (char **)(base + opts[i].off);
+		if (*slot && (opts[i].flags & F_SECRET))
+			memset(*slot, 0, strlen(*slot));
+		free(*slot);
+		*slot = NULL;
+	}
+}
+
+void config_log(const struct config *c)
+{
+	struct buf b;
+	const char *base = (const char *)c;
+
+	buf_init(&b, 8192);
+	if (buf_adds(&b, "effective configuration:"))
+		goto out;
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		enum ap_err e = AP_OK;
+
+		switch (o->type) {
+		case T_BOOL:
+			e = buf_printf(&b, " %s=%s", o->name,
+				       *(const bool *)(base + o->off) ? "true" : "false");
+			break;
+		case T_INT:
+			e = buf_printf(&b, " %s=%ld", o->name, *(const long *)(base + o->off));
+			break;
+		case T_STR: {
+			const char *v = *(char *const *)(base + o->off);
+			if (o->flags & F_SECRET)
+				v = v ? "(set)" : "(unset)";
+			e = buf_printf(&b, " %s=%s", o->name, v ? v : "(unset)");
+			break;
+		}
+		}
+		if (e)
+			break;
+	}
+	log_info("%s", b.data ? b.data : "");
+out:
+	buf_free(&b);
+}
+
+void config_print_help(FILE *out)
+{
+	fprintf(out, "Settings (environment variables; ENV_FILE names an optional .env file,\n"
+		     "the environment wins):\n");
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		fprintf(out, "  %-26s %s", o->name, o->help);
+		if (o->def)
+			fprintf(out, " [default: %s]", *o->def ? o->def : "empty");
+		fputc('\n', out);
+	}
+}
+
+void config_print_markdown(FILE *out)
+{
+	fprintf(out, "| name | meaning | default |\n|---|---|---|\n");
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		fprintf(out, "| `%s` | %s%s | %s%s%s |\n", o->name, o->help,
+			(o->flags & F_SECRET) ? " Secret: never logged." : "",
+			o->def ? "`" : "", o->def ? o->def : "—", o->def ? "`" : "");
+	}
+}

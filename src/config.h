@@ -1,0 +1,56 @@
+/*
+ * config.h - every setting of astropixel-tiles, from one table.
+ *
+ * The table in config.c is the only list of settings: the loader (process
+ * environment, then ENV_FILE in .env syntax, environment wins), the start-up
+ * log line (secrets masked), --help and docs/configuration.md (checked by a
+ * test) all come from it. A struct config is immutable once loaded.
+ */
+#ifndef AP_CONFIG_H
+#define AP_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "error.h"
+
+#define CONFIG_VALUE_MAX 4096	/* longest value accepted for any setting */
+#define CONFIG_ENV_FILE_MAX (256 * 1024)
+
+struct config {
+	/* storage */
+	bool use_s3;
+	char *access_key, *secret_key_s3, *session_token;
+	char *bucket, *endpoint, *region, *public_url;
+	char *local_dir;
+	char *ca_bundle;
+	bool tls_verify;
+	long connect_timeout_ms, request_timeout_ms, max_retries;
+	long breaker_failures, breaker_cooldown_s;
+	long max_host_conns, max_streams, dns_ttl_s, conn_max_age_s;
+	long upload_workers;
+	/* access */
+	char *jwt_secret;
+	char *cors_origin;
+	long public_max_age_s, private_max_age_s;
+	/* cache */
+	long cache_max_tiles, cache_max_mb;
+	long metadata_ttl_s;
+	char *shm_path;
+	/* batch, prefetch */
+	long batch_max_tiles, batch_timeout_ms;
+	long prefetch_queue_max, prefetch_parallel;
+	/* process */
+	char *log_level;
+};
+
+/* Loads from the environment (and ENV_FILE). On error *why names the variable. */
+enum ap_err config_load(struct config *c, char *why, size_t whylen) AP_WARN_UNUSED;
+void config_free(struct config *c);
+/* One log line with every effective setting, secrets masked. */
+void config_log(const struct config *c);
+/* The settings part of --help. */
+void config_print_help(FILE *out);
+/* The table as Markdown (docs/configuration.md is checked against it). */
+void config_print_markdown(FILE *out);
+
+#endif

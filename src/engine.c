@@ -1,0 +1,534 @@
+/*
+ * engine.c - curl_multi transfers with retries and body validation.
+ *
+ * A transfer is on the engine's list from submit until it completes
+ * (callback, then freed) or is cancelled (freed, no callback). While on the
+ * list it is either RUNNING (its easy handle is in the multi) or WAITING
+ * (backing off before a retry, easy handle removed from the multi).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include "engine.h"
+#include "log.h"
+
+enum xstate { X_RUNNING, X_WAITING };
+
+struct xfer {
+	struct engine *eng;
+	struct xfer *prev, *next;	/* engine list */
+	CURL *easy;
+	struct curl_slist *headers;
+	enum xstate state;
+	const unsigned char *body;	/* request body (PUT) */
+	size_t body_len, body_off;
+	size_t max_body;
+	long long deadline_ms;		/* monotonic */
+	long long ready_ms;		/* WAITING: when to retry */
+	long long started_ms;
+	int retries_left;
+	bool require_length;
+	bool too_large;
+	struct xfer_result res;
+	xfer_done_fn done;
+	void *ud;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct engine {
+	CURLM *multi;
+	CURLSH *share;
+	struct engine_opts o;
+	struct xfer *head;
+	unsigned active;
+	long connects;
+	unsigned long long rng;
+	bool dispatched;	/* a callback ran during this engine_run */
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* xorshift64*: only for retry jitter */
+static unsigned long long rnd(struct engine *e)
+{
+	e->rng ^= e->rng >> 12;
+	e->rng ^= e->rng << 25;
+	e->rng ^= e->rng >> 27;
+	return e->rng * 2685821657736338717ULL;
+}
+
+enum ap_err engine_new(const struct engine_opts *o, struct engine **out)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return AP_ERR_NOMEM;
+	e->o = *o;
+	e->rng = ((unsigned long long)now_ms() << 20) ^ (unsigned long long)getpid() ^
+		 0x9E3779B97F4A7C15ULL;
+	e->multi = curl_multi_init();
+	e->share = curl_share_init();
+	if (!e->multi || !e->share) {
+		engine_free(e);
+		return AP_ERR_NOMEM;
+	}
+	/* one process = one thread: the share needs no lock callbacks */
+	curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, o->max_host_conns);
+	curl_multi_setopt(e->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, o->max_streams);
+	if (o->max_total_conns > 0)
+		curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_total_conns);
+	*out = e;
+	return AP_OK;
+}
+
+static void xfer_unlink(struct engine *e, struct xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		e->head = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+	e->active--;
+}
+
+static void xfer_free(struct xfer *x)
+{
+	if (x->easy) {
+		if (x->state == X_RUNNING)
+			curl_multi_remove_handle(x->eng->multi, x->easy);
+		curl_easy_cleanup(x->easy);
+	}
+	curl_slist_free_all(x->headers);
+	buf_free(&x->res.body);
+	free(x);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	while (e->head) {
+		struct xfer *x = e->head;
+		xfer_unlink(e, x);
+		xfer_free(x);
+	}
+	if (e->multi)
+		curl_multi_cleanup(e->multi);
+	if (e->share)
+		curl_share_cleanup(e->share);
+	free(e);
+}
+
+unsigned engine_active(const struct engine *e)
+{
+	return e ? e->active : 0;
+}
+
+long engine_connects(const struct engine *e)
+{
+	return e ? e->connects : 0;
+}
+
+/* ---- libcurl callbacks ---------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n;
+
+	if (x->res.body.len + len > x->max_body) {
+		x->too_large = true;
+		return 0;	/* aborts with CURLE_WRITE_ERROR */
+	}
+	if (buf_add(&x->res.body, p, len))
+		return 0;
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n, vlen;
+	const char *v;
+
+	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		/* a new response (after 100-continue or a redirect): start over */
+		x->res.etag[0] = '\0';
+		return len;
+	}
+	if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
+		v = p + 5;
+		vlen = len - 5;
+		while (vlen && (*v == ' ' || *v == '\t'))
+			v++, vlen--;
+		while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+			vlen--;
+		if (vlen < sizeof(x->res.etag)) {
+			memcpy(x->res.etag, v, vlen);
+			x->res.etag[vlen] = '\0';
+		}
+	} else if (len > 15 && strncasecmp(p, "content-length:", 15) == 0) {
+		/* refuse an oversize object before its body arrives */
+		unsigned long long cl = strtoull(p + 15, NULL, 10);
+		if (cl > x->max_body) {
+			x->too_large = true;
+			return 0;
+		}
+	}
+	return len;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t room = size * n, left = x->body_len - x->body_off;
+
+	if (room > left)
+		room = left;
+	memcpy(p, x->body + x->body_off, room);
+	x->body_off += room;
+	return room;
+}
+
+/* ---- submitting ----------------------------------------------------------- */
+
+static enum ap_err start_attempt(struct engine *e, struct xfer *x)
+{
+	long long left = x->deadline_ms - now_ms();
+
+	if (left < 1)
+		left = 1;
+	buf_reset(&x->res.body);
+	x->res.etag[0] = '\0';
+	x->errbuf[0] = '\0';
+	x->too_large = false;
+	x->body_off = 0;
+	x->res.attempts++;
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)left);
+	x->state = X_RUNNING;
+	if (curl_multi_add_handle(e->multi, x->easy) != CURLM_OK)
+		return AP_ERR_INTERNAL;
+	return AP_OK;
+}
+
+enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done_fn done,
+			  void *ud, struct xfer **out)
+{
+	struct xfer *x;
+	CURL *h;
+
+	if (!e || strlen(s->url) >= ENGINE_URL_MAX || s->nheaders > ENGINE_HEADERS_MAX)
+		return AP_ERR_INTERNAL;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return AP_ERR_NOMEM;
+	x->eng = e;
+	x->done = done;
+	x->ud = ud;
+	x->max_body = s->max_body;
+	x->require_length = s->require_length;
+	x->retries_left = s->max_retries;
+	x->body = s->body;
+	x->body_len = s->body_len;
+	x->started_ms = now_ms();
+	x->deadline_ms = x->started_ms + (s->timeout_ms > 0 ? s->timeout_ms : 10000);
+	buf_init(&x->res.body, s->max_body);
+	for (size_t i = 0; i < s->nheaders; i++) {
+		struct curl_slist *l;
+		if (strlen(s->headers[i]) >= ENGINE_HEADER_LINE_MAX)
+			goto fail;
+		l = curl_slist_append(x->headers, s->headers[i]);
+		if (!l)
+			goto fail;
+		x->headers = l;
+	}
+	/* no "Expect: 100-continue" round trip before PUT bodies */
+	if (s->body) {
+		struct curl_slist *l = curl_slist_append(x->headers, "Expect:");
+		if (!l)
+			goto fail;
+		x->headers = l;
+	}
+	h = x->easy = curl_easy_init();
+	if (!h)
+		goto fail;
+	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(h, CURLOPT_URL, s->url);
+	curl_easy_setopt(h, CURLOPT_SHARE, e->share);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* wait for the connection in progress to say whether it multiplexes,
+	 * rather than opening one connection per parallel transfer */
+	curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, e->o.connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_DNS_CACHE_TIMEOUT, e->o.dns_ttl_s);
+	curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, e->o.conn_max_age_s);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, e->o.tls_verify ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, e->o.tls_verify ? 2L : 0L);
+	if (e->o.ca_bundle)
+		curl_easy_setopt(h, CURLOPT_CAINFO, e->o.ca_bundle);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	if (strcmp(s->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(s->method, "PUT") == 0) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->body_len);
+	} else if (strcmp(s->method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
+	}
+	x->next = e->head;
+	if (e->head)
+		e->head->prev = x;
+	e->head = x;
+	e->active++;
+	if (start_attempt(e, x)) {
+		xfer_unlink(e, x);
+		x->state = X_WAITING;	/* not in the multi */
+		xfer_free(x);
+		return AP_ERR_INTERNAL;
+	}
+	if (out)
+		*out = x;
+	return AP_OK;
+fail:
+	if (x->easy)
+		curl_easy_cleanup(x->easy);
+	x->easy = NULL;
+	curl_slist_free_all(x->headers);
+	buf_free(&x->res.body);
+	free(x);
+	return AP_ERR_NOMEM;
+}
+
+void engine_cancel(struct engine *e, struct xfer *x)
+{
+	if (!e || !x)
+		return;
+	xfer_unlink(e, x);
+	xfer_free(x);
+}
+
+/* ---- completion ------------------------------------------------------------ */
+
+static bool retryable_curl(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void complete(struct engine *e, struct xfer *x)
+{
+	xfer_unlink(e, x);
+	x->res.seconds = (double)(now_ms() - x->started_ms) / 1000.0;
+	e->dispatched = true;
+	if (x->done)
+		x->done(&x->res, x->ud);
+	xfer_free(x);
+}
+
+/* Backs off and retries if the deadline allows; false if it does not. */
+static bool schedule_retry(struct engine *e, struct xfer *x)
+{
+	long long base, delay, now = now_ms();
+
+	if (x->retries_left <= 0)
+		return false;
+	base = (long long)ENGINE_RETRY_BASE_MS << (x->res.attempts - 1 < 6 ? x->res.attempts - 1 : 6);
+	if (base > ENGINE_RETRY_CAP_MS)
+		base = ENGINE_RETRY_CAP_MS;
+	/* "equal jitter": half fixed, half random, so a pool does not retry in step */
+	delay = base / 2 + (long long)(rnd(e) % (unsigned long long)(base / 2 + 1));
+	if (now + delay >= x->deadline_ms)
+		return false;
+	x->retries_left--;
+	x->ready_ms = now + delay;
+	x->state = X_WAITING;
+	log_debug("retrying in %lld ms: %s", delay, x->res.error);
+	return true;
+}
+
+static void on_finished(struct engine *e, struct xfer *x, CURLcode code)
+{
+	long status = 0, connects = 0;
+	curl_off_t cl = -1;
+	struct xfer_result *r = &x->res;
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	e->connects += connects;
+	curl_multi_remove_handle(e->multi, x->easy);
+	x->state = X_WAITING;	/* out of the multi, until restarted */
+	r->status = status;
+	r->err = AP_OK;
+	r->error[0] = '\0';
+
+	if (code != CURLE_OK) {
+		if (x->too_large) {
+			r->err = AP_ERR_STORAGE;
+			snprintf(r->error, sizeof(r->error), "object larger than %zu bytes", x->max_body);
+		} else {
+			r->err = code == CURLE_OPERATION_TIMEDOUT ? AP_ERR_TIMEOUT : AP_ERR_STORAGE;
+			snprintf(r->error, sizeof(r->error), "%.60s%s%.180s", curl_easy_strerror(code),
+				 x->errbuf[0] ? ": " : "", x->errbuf);
+			if (retryable_curl(code) && schedule_retry(e, x))
+				return;
+		}
+	} else if (status >= 500 || status == 429) {
+		snprintf(r->error, sizeof(r->error), "HTTP %ld", status);
+		if (schedule_retry(e, x))
+			return;
+	} else if (x->require_length && status >= 200 && status < 300) {
+		/* libcurl 7.88 may report a truncated HTTP/2 body as success */
+		if (cl < 0 || (size_t)cl != r->body.len) {
+			r->err = AP_ERR_STORAGE;
+			if (cl < 0)
+				snprintf(r->error, sizeof(r->error), "response without Content-Length");
+			else
+				snprintf(r->error, sizeof(r->error),
+					 "truncated body: %zu of %lld bytes", r->body.len, (long long)cl);
+			if (schedule_retry(e, x))
+				return;
+		}
+	}
+	if (r->err)
+		buf_reset(&r->body);
+	complete(e, x);
+}
+
+static void restart_ready(struct engine *e, long long now)
+{
+	for (struct xfer *x = e->head, *next; x; x = next) {
+		next = x->next;
+		if (x->state != X_WAITING || x->ready_ms > now)
+			continue;
+		if (start_attempt(e, x)) {
+			x->state = X_WAITING;
+			x->res.err = AP_ERR_INTERNAL;
+			snprintf(x->res.error, sizeof(x->res.error), "cannot restart transfer");
+			complete(e, x);
+		}
+	}
+}
+
+static long long next_ready(struct engine *e)
+{
+	long long t = -1;
+
+	for (struct xfer *x = e->head; x; x = x->next)
+		if (x->state == X_WAITING && (t < 0 || x->ready_ms < t))
+			t = x->ready_ms;
+	return t;
+}
+
+/* Drives the transfers and runs the callbacks of those that finished. */
+static void collect(struct engine *e)
+{
+	int running, msgs;
+	CURLMsg *m;
+
+	curl_multi_perform(e->multi, &running);
+	while ((m = curl_multi_info_read(e->multi, &msgs))) {
+		struct xfer *x = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		if (x)
+			on_finished(e, x, m->data.result);
+	}
+}
+
+void engine_run(struct engine *e, int timeout_ms, struct pollfd *extra, unsigned nextra)
+{
+	struct curl_waitfd *wfd = NULL;
+	long long now = now_ms(), ready, until = now + timeout_ms;
+	int numfds;
+
+	if (!e) {
+		if (nextra)
+			poll(extra, nextra, timeout_ms);
+		return;
+	}
+	if (nextra) {
+		wfd = calloc(nextra, sizeof(*wfd));
+		if (!wfd)
+			return;
+	}
+	e->dispatched = false;
+	for (;;) {
+		long wait;
+
+		restart_ready(e, now_ms());
+		collect(e);
+		if (e->dispatched)
+			break;
+		now = now_ms();
+		if (now >= until)
+			break;
+		wait = (long)(until - now);
+		ready = next_ready(e);
+		if (ready >= 0 && ready - now < wait)
+			wait = ready - now < 0 ? 0 : (long)(ready - now);
+		for (unsigned i = 0; i < nextra; i++) {
+			wfd[i].fd = extra[i].fd;
+			wfd[i].events = (short)((extra[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
+						(extra[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0));
+			wfd[i].revents = 0;
+		}
+		curl_multi_poll(e->multi, wfd, nextra, (int)wait, &numfds);
+		bool extra_ready = false;
+		for (unsigned i = 0; i < nextra; i++) {
+			extra[i].revents = (short)((wfd[i].revents & CURL_WAIT_POLLIN ? POLLIN : 0) |
+						   (wfd[i].revents & CURL_WAIT_POLLOUT ? POLLOUT : 0));
+			if (extra[i].revents)
+				extra_ready = true;
+		}
+		if (extra_ready) {
+			/* still collect what completed meanwhile, then hand over */
+			collect(e);
+			break;
+		}
+		if (e->active == 0 && nextra == 0)
+			break;
+	}
+	free(wfd);
+}

@@ -1,0 +1,54 @@
+/*
+ * log.c - stderr logging with a level, pid and UTC timestamp.
+ */
+#include <stdio.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "log.h"
+
+static enum log_level cur_level = LOG_INFO;
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(enum log_level lvl) { cur_level = lvl; }
+enum log_level log_get_level(void) { return cur_level; }
+
+int log_parse_level(const char *s)
+{
+	for (int i = 0; i <= LOG_DEBUG; i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	char line[1024];
+	char ts[32];
+	struct tm tm;
+	time_t now;
+	va_list ap;
+	int n;
+
+	if (lvl > cur_level)
+		return;
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "%s astropixel-tiles[%ld] %s: ", ts,
+		     (long)getpid(), level_names[lvl]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* one write() per line so that lines of a pool do not interleave */
+	n = (int)strlen(line);
+	if ((size_t)n < sizeof(line) - 1)
+		line[n++] = '\n';
+	else
+		line[sizeof(line) - 2] = '\n', n = (int)sizeof(line) - 1;
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
+}

@@ -1,0 +1,52 @@
+/*
+ * response.h - what a handler answers, and the one place it is written out.
+ *
+ * A handler fills a struct response (status, header lines, body); the server
+ * writes it with response_send() either to the FastCGI stream or, in
+ * --request mode, to stdout in CGI form. The body is either borrowed from a
+ * pinned cache tile (no copy) or owned in a buffer. HEAD keeps the headers,
+ * Content-Length included, and drops the body.
+ */
+#ifndef AP_RESPONSE_H
+#define AP_RESPONSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "buf.h"
+#include "error.h"
+#include "request.h"
+
+#define RESP_HEADERS_MAX 2048
+#define RESP_JSON_MAX (64 * 1024)	/* small JSON documents (not batch) */
+
+struct tile;
+struct FCGX_Stream;
+
+struct response {
+	int status;
+	char headers[RESP_HEADERS_MAX];
+	size_t hlen;
+	bool headers_overflow;
+	const void *body;
+	size_t body_len;
+	bool no_body;		/* HEAD, 304 */
+	struct buf owned;	/* body storage when not borrowed */
+	struct tile *pin;	/* tile whose bytes are the body */
+};
+
+void response_init(struct response *res);
+void response_free(struct response *res);
+void response_header(struct response *res, const char *name, const char *fmt, ...) AP_PRINTF(3, 4);
+/* Takes the JSON text in json (the buffer becomes the body). */
+void response_json(struct response *res, int status, struct buf *json);
+/* An error as {"detail": ...} with the status of e (SPEC section 3). */
+void response_error(struct response *res, const struct request *req, enum ap_err e);
+
+struct sink {
+	struct FCGX_Stream *fcgx;	/* or */
+	FILE *fp;
+};
+enum ap_err response_send(const struct response *res, struct sink *out);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * route.h - maps a request path under /api/tiles to an endpoint.
+ *
+ * The path is matched against an allow-list grammar on the raw (encoded)
+ * path: only [A-Za-z0-9._-] and '/' may appear, so '%', NUL, "..", encoded
+ * slashes and empty segments are refused (400) before anything is looked up.
+ */
+#ifndef AP_ROUTE_H
+#define AP_ROUTE_H
+
+#include <stdint.h>
+#include "request.h"
+#include "tilekey.h"
+
+#define API_PREFIX "/api/tiles"
+
+enum route_kind { R_HEALTH, R_TILE, R_BATCH, R_STATS, R_CLEAR, R_PREFETCH };
+
+struct route {
+	enum route_kind kind;
+	uint32_t dataset;
+	struct tilekey tile;	/* R_TILE: fmt is the requested format */
+};
+
+/* 400 bad syntax, 404 no such endpoint, 405 (r->allow set) wrong method.
+ * OPTIONS is accepted on every endpoint (CORS preflight). */
+enum ap_err route_match(struct request *r, struct route *out) AP_WARN_UNUSED;
+/* The Allow header value of an endpoint. */
+const char *route_allow(enum route_kind k);
+
+#endif

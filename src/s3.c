@@ -1,0 +1,334 @@
+/*
+ * s3.c - S3 API requests (path-style, SigV4) and the public-URL mode.
+ *
+ * Path-style ({endpoint}/{bucket}/{key}) works with R2, MinIO and Swift's
+ * s3api alike and needs no wildcard DNS. The Host header is sent explicitly
+ * so the signed value is exactly the one on the wire.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+#include "s3.h"
+#include "config.h"
+#include "sigv4.h"
+
+struct s3 {
+	const struct config *cfg;
+	char host[256];		/* host[:port] of the endpoint */
+	char base[ENGINE_URL_MAX];	/* {endpoint}/{bucket} */
+	struct sigv4_creds creds;
+	bool public_reads;
+};
+
+static enum ap_err host_of(const char *url, char *out, size_t cap)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	if (!p)
+		return AP_ERR_CONFIG;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	if (end == p || (size_t)(end - p) >= cap)
+		return AP_ERR_CONFIG;
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = '\0';
+	return AP_OK;
+}
+
+enum ap_err s3_new(const struct config *c, struct s3 **out)
+{
+	struct s3 *s = calloc(1, sizeof(*s));
+	int n;
+
+	if (!s)
+		return AP_ERR_NOMEM;
+	s->cfg = c;
+	s->public_reads = c->public_url != NULL;
+	if (c->endpoint) {
+		if (host_of(c->endpoint, s->host, sizeof(s->host)) || !c->bucket)
+			goto bad;
+		n = snprintf(s->base, sizeof(s->base), "%s/%s", c->endpoint, c->bucket);
+		if (n < 0 || (size_t)n >= sizeof(s->base))
+			goto bad;
+	}
+	s->creds.access_key = c->access_key;
+	s->creds.secret_key = c->secret_key_s3;
+	s->creds.session_token = c->session_token;
+	s->creds.region = c->region ? c->region : "auto";
+	s->creds.service = "s3";
+	*out = s;
+	return AP_OK;
+bad:
+	free(s);
+	return AP_ERR_CONFIG;
+}
+
+void s3_free(struct s3 *s)
+{
+	free(s);
+}
+
+bool s3_public(const struct s3 *s)
+{
+	return s->public_reads;
+}
+
+/* Appends a header line to the request's storage. */
+static enum ap_err add_line(struct s3_req *r, const char *name, const char *value)
+{
+	size_t room = sizeof(r->storage) - r->used;
+	int n;
+
+	if (r->spec.nheaders == ENGINE_HEADERS_MAX)
+		return AP_ERR_TOO_LARGE;
+	n = snprintf(r->storage + r->used, room, "%s: %s", name, value);
+	if (n < 0 || (size_t)n >= room)
+		return AP_ERR_TOO_LARGE;
+	r->spec.headers[r->spec.nheaders++] = r->storage + r->used;
+	r->used += (size_t)n + 1;
+	return AP_OK;
+}
+
+enum ap_err s3_prepare(struct s3 *s, struct s3_req *r, const char *method, const char *key,
+		       const char *query, const void *body, size_t body_len,
+		       const char *payload_sha256, const char *const *extra, size_t nextra)
+{
+	struct sigv4_header hdrs[ENGINE_HEADERS_MAX];
+	char names[ENGINE_HEADERS_MAX][SIGV4_MAX_NAME];
+	struct sigv4_request sr;
+	struct sigv4_out so;
+	struct buf path, enc;
+	size_t nh = 0;
+	enum ap_err e;
+	int n;
+	bool read = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+
+	memset(&r->spec, 0, sizeof(r->spec));
+	r->used = 0;
+	if (strlen(key) > S3_KEY_MAX || nextra + 5 > ENGINE_HEADERS_MAX)
+		return AP_ERR_TOO_LARGE;
+	buf_init(&enc, ENGINE_URL_MAX);
+	buf_init(&path, ENGINE_URL_MAX);
+	e = sigv4_uri_encode(key, strlen(key), 1, &enc);
+	if (e)
+		goto fail;
+
+	if (s->public_reads && read) {
+		n = snprintf(r->url, sizeof(r->url), "%s/%s%s%s", s->cfg->public_url, enc.data,
+			     query ? "?" : "", query ? query : "");
+		e = (n < 0 || (size_t)n >= sizeof(r->url)) ? AP_ERR_TOO_LARGE : AP_OK;
+		for (size_t i = 0; !e && i < nextra; i++)
+			e = add_line(r, "", extra[i]) ? AP_ERR_TOO_LARGE : AP_OK;
+		goto done;
+	}
+	if (!s->base[0] || !s->creds.access_key || !s->creds.secret_key) {
+		e = AP_ERR_CONFIG;	/* writes need the S3 API */
+		goto fail;
+	}
+	n = snprintf(r->url, sizeof(r->url), "%s/%s%s%s", s->base, enc.data, query ? "?" : "",
+		     query ? query : "");
+	if (n < 0 || (size_t)n >= sizeof(r->url)) {
+		e = AP_ERR_TOO_LARGE;
+		goto fail;
+	}
+	if ((e = buf_printf(&path, "/%s/%s", s->cfg->bucket, key)))
+		goto fail;
+	hdrs[nh].name = "host";
+	hdrs[nh++].value = s->host;
+	for (size_t i = 0; i < nextra; i++) {
+		const char *colon = strchr(extra[i], ':');
+		size_t l = colon ? (size_t)(colon - extra[i]) : 0;
+		if (!colon || l >= SIGV4_MAX_NAME) {
+			e = AP_ERR_INTERNAL;
+			goto fail;
+		}
+		memcpy(names[i], extra[i], l);
+		names[i][l] = '\0';
+		hdrs[nh].name = names[i];
+		hdrs[nh].value = colon + 1 + strspn(colon + 1, " ");
+		nh++;
+	}
+	memset(&sr, 0, sizeof(sr));
+	sr.method = method;
+	sr.path = path.data;
+	sr.query = query;
+	sr.headers = hdrs;
+	sr.nheaders = nh;
+	sr.body = body;
+	sr.body_len = body_len;
+	sr.payload_hash = payload_sha256 ? payload_sha256 : body ? NULL : SIGV4_UNSIGNED_PAYLOAD;
+	e = sigv4_sign_headers(&s->creds, &sr, time(NULL), SIGV4_S3, &so, NULL);
+	if (e)
+		goto fail;
+	if ((e = add_line(r, "Host", s->host)))
+		goto fail;
+	for (size_t i = 0; i < nextra; i++) {
+		if (r->used + strlen(extra[i]) + 1 > sizeof(r->storage) ||
+		    r->spec.nheaders == ENGINE_HEADERS_MAX) {
+			e = AP_ERR_TOO_LARGE;
+			goto fail;
+		}
+		memcpy(r->storage + r->used, extra[i], strlen(extra[i]) + 1);
+		r->spec.headers[r->spec.nheaders++] = r->storage + r->used;
+		r->used += strlen(extra[i]) + 1;
+	}
+	for (size_t i = 0; i < so.nheaders; i++)
+		if ((e = add_line(r, so.headers[i].name, so.headers[i].value)))
+			goto fail;
+done:
+	if (e)
+		goto fail;
+	r->spec.method = method;
+	r->spec.url = r->url;
+	r->spec.body = body;
+	r->spec.body_len = body_len;
+	buf_free(&enc);
+	buf_free(&path);
+	OPENSSL_cleanse(&so, sizeof(so));
+	return AP_OK;
+fail:
+	buf_free(&enc);
+	buf_free(&path);
+	return e;
+}
+
+/* ---- ListObjectsV2 ---------------------------------------------------------- */
+
+/* The text between <tag> and </tag> in [p, end), or NULL. */
+static const char *xml_elem(const char *p, const char *end, const char *tag, size_t *len,
+			    const char **after)
+{
+	char open[48], close[48];
+	const char *a, *b;
+	size_t ol, cl;
+
+	ol = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
+	cl = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
+	a = memmem(p, (size_t)(end - p), open, ol);
+	if (!a)
+		return NULL;
+	a += ol;
+	b = memmem(a, (size_t)(end - a), close, cl);
+	if (!b)
+		return NULL;
+	*len = (size_t)(b - a);
+	if (after)
+		*after = b + cl;
+	return a;
+}
+
+/* Copies XML text, decoding the five predefined entities and &#N;/&#xN;
+ * (ASCII only); false if it does not fit. */
+static bool xml_text(const char *s, size_t n, char *out, size_t cap)
+{
+	static const struct { const char *ent; char c; } ents[] = {
+		{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''},
+	};
+	size_t o = 0;
+
+	for (size_t i = 0; i < n;) {
+		char c = s[i];
+		size_t adv = 1;
+		if (c == '&') {
+			bool found = false;
+			for (size_t k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
+				size_t l = strlen(ents[k].ent);
+				if (i + l <= n && memcmp(s + i, ents[k].ent, l) == 0) {
+					c = ents[k].c;
+					adv = l;
+					found = true;
+					break;
+				}
+			}
+			if (!found && i + 3 < n && s[i + 1] == '#') {
+				const char *semi = memchr(s + i, ';', n - i);
+				unsigned long v;
+				char *endp;
+				if (!semi)
+					return false;
+				v = s[i + 2] == 'x' ? strtoul(s + i + 3, &endp, 16) :
+						      strtoul(s + i + 2, &endp, 10);
+				if (endp != semi || v == 0 || v > 127)
+					return false;
+				c = (char)v;
+				adv = (size_t)(semi - (s + i)) + 1;
+			}
+		}
+		if (o + 1 >= cap)
+			return false;
+		out[o++] = c;
+		i += adv;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+enum ap_err s3_parse_list(const char *xml, size_t len,
+			  void (*fn)(const struct s3_object *o, void *ud), void *ud,
+			  char *next_token, size_t token_cap)
+{
+	const char *end = xml + len, *p = xml, *c, *after;
+	struct s3_object obj;
+	char num[32], tmp[sizeof(obj.etag)];
+	size_t n;
+	const char *v;
+
+	next_token[0] = '\0';
+	if (len > S3_LIST_BODY_MAX || !memmem(xml, len, "<ListBucketResult", 17))
+		return AP_ERR_STORAGE;
+	while ((c = xml_elem(p, end, "Contents", &n, &after))) {
+		const char *ce = c + n;
+		memset(&obj, 0, sizeof(obj));
+		v = xml_elem(c, ce, "Key", &n, NULL);
+		if (!v || !xml_text(v, n, obj.key, sizeof(obj.key)))
+			return AP_ERR_STORAGE;
+		v = xml_elem(c, ce, "ETag", &n, NULL);
+		if (v && xml_text(v, n, tmp, sizeof(tmp))) {
+			char *t = tmp;
+			size_t tl = strlen(t);
+			if (tl >= 2 && t[0] == '"' && t[tl - 1] == '"') {
+				t[tl - 1] = '\0';
+				t++;
+			}
+			snprintf(obj.etag, sizeof(obj.etag), "%s", t);
+			for (char *q = obj.etag; *q; q++)
+				if (*q >= 'A' && *q <= 'F')
+					*q = (char)(*q + 32);
+		}
+		v = xml_elem(c, ce, "Size", &n, NULL);
+		if (v && n < sizeof(num)) {
+			memcpy(num, v, n);
+			num[n] = '\0';
+			obj.size = strtoull(num, NULL, 10);
+		}
+		fn(&obj, ud);
+		p = after;
+	}
+	v = xml_elem(xml, end, "IsTruncated", &n, NULL);
+	if (v && n == 4 && memcmp(v, "true", 4) == 0) {
+		v = xml_elem(xml, end, "NextContinuationToken", &n, NULL);
+		if (!v || !xml_text(v, n, next_token, token_cap) || !next_token[0])
+			return AP_ERR_STORAGE;
+	}
+	return AP_OK;
+}
+
+enum ap_err s3_list_query(const char *prefix, const char *token, struct buf *out)
+{
+	enum ap_err e;
+
+	buf_reset(out);
+	if ((e = buf_printf(out, "list-type=2&max-keys=%d&prefix=", S3_LIST_PAGE_MAX)))
+		return e;
+	if ((e = sigv4_uri_encode(prefix, strlen(prefix), 0, out)))
+		return e;
+	if (token && *token) {
+		if ((e = buf_adds(out, "&continuation-token=")))
+			return e;
+		if ((e = sigv4_uri_encode(token, strlen(token), 0, out)))
+			return e;
+	}
+	return AP_OK;
+}

@@ -1,0 +1,245 @@
+/*
+ * server.c - FastCGI accept loop, idle-time prefetch, one-shot mode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <fcgiapp.h>
+#include "server.h"
+#include "api.h"
+#include "engine.h"
+#include "log.h"
+#include "prefetch.h"
+#include "request.h"
+#include "response.h"
+
+#define IDLE_POLL_MS 1000
+#define ONE_SHOT_PARAMS_MAX (SERVER_EXTRA_HEADERS_MAX + 8)
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* no SA_RESTART: a blocking poll/accept returns EINTR and we look at the flag */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);	/* mod_fcgid's graceful stop */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static const char *fcgx_param(const char *name, void *ud)
+{
+	return FCGX_GetParam(name, ((FCGX_Request *)ud)->envp);
+}
+
+static void handle(struct app *a, struct request *req, struct response *res, enum ap_err pe)
+{
+	if (pe) {
+		api_cors(a, res);
+		response_error(res, req, pe);
+	} else {
+		api_handle(a, req, res);
+	}
+}
+
+/*
+ * Waits until fd is readable. Meanwhile, background prefetch transfers make
+ * progress; the wait returns at once when a request arrives, so prefetching
+ * never delays one by more than the time to notice it.
+ */
+static void wait_readable(struct app *a, int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	while (!stop_requested) {
+		pfd.revents = 0;
+		if (a->prefetch && prefetch_pump(a->prefetch) > 0) {
+			engine_run(a->engine, IDLE_POLL_MS, &pfd, 1);
+		} else if (poll(&pfd, 1, IDLE_POLL_MS) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			return;
+		}
+		if (pfd.revents)
+			return;
+	}
+}
+
+int server_run(struct app *a, int listen_fd)
+{
+	FCGX_Request fr;
+	unsigned long served = 0;
+	int flags;
+
+	install_signals();
+	if (FCGX_Init() != 0) {
+		log_error("FCGX_Init failed");
+		return 1;
+	}
+	/* non-blocking accept: in a pool sharing one socket another process may
+	 * take the connection we were woken for; then we simply wait again */
+	flags = fcntl(listen_fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK);
+	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_error("FCGX_InitRequest failed");
+		return 1;
+	}
+	log_info("ready: serving FastCGI on fd %d", listen_fd);
+	while (!stop_requested) {
+		struct request req;
+		struct response res;
+		struct sink out;
+		enum ap_err pe;
+
+		/* a kept-alive connection (FCGI_KEEP_CONN) brings the next request */
+		wait_readable(a, fr.ipcFd >= 0 ? fr.ipcFd : listen_fd);
+		if (stop_requested)
+			break;
+		if (FCGX_Accept_r(&fr) < 0)
+			continue;	/* lost the race, interrupted, or the peer went away */
+		pe = request_parse(&req, fcgx_param, &fr);
+		response_init(&res);
+		if (!pe)
+			res.no_body = req.method == M_HEAD;
+		handle(a, &req, &res, pe);
+		out.fcgx = fr.out;
+		out.fp = NULL;
+		if (response_send(&res, &out))
+			log_debug("client went away before the response was written");
+		response_free(&res);
+		/* hand the response to the web server before any idle work */
+		FCGX_Finish_r(&fr);
+		served++;
+	}
+	FCGX_Free(&fr, 1);
+	log_info("stopping after %lu requests", served);
+	return 0;
+}
+
+struct one_shot {
+	const char *names[ONE_SHOT_PARAMS_MAX];
+	const char *values[ONE_SHOT_PARAMS_MAX];
+	char storage[ONE_SHOT_PARAMS_MAX][2 * REQ_HEADER_MAX + 64];
+	size_t n;
+};
+
+static const char *one_param(const char *name, void *ud)
+{
+	struct one_shot *o = ud;
+
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->names[i], name) == 0)
+			return o->values[i];
+	return NULL;
+}
+
+static int one_add(struct one_shot *o, const char *name, const char *value)
+{
+	size_t nlen = strlen(name);
+
+	if (o->n == ONE_SHOT_PARAMS_MAX || nlen + strlen(value) + 2 > sizeof(o->storage[0]))
+		return -1;
+	memcpy(o->storage[o->n], name, nlen + 1);
+	memcpy(o->storage[o->n] + nlen + 1, value, strlen(value) + 1);
+	o->names[o->n] = o->storage[o->n];
+	o->values[o->n] = o->storage[o->n] + nlen + 1;
+	o->n++;
+	return 0;
+}
+
+int server_one(struct app *a, const char *line, const char *const *headers, size_t nheaders)
+{
+	struct one_shot *o = calloc(1, sizeof(*o));
+	char method[16], cgi[128];
+	const char *sp = strchr(line, ' ');
+	struct request req;
+	struct response res;
+	struct sink out = {.fcgx = NULL, .fp = stdout};
+	enum ap_err pe;
+	int rc = 2;
+
+	if (!o)
+		return 1;
+	if (!sp || (size_t)(sp - line) >= sizeof(method)) {
+		fprintf(stderr, "--request takes 'METHOD /path?query'\n");
+		goto out;
+	}
+	memcpy(method, line, (size_t)(sp - line));
+	method[sp - line] = '\0';
+	if (one_add(o, "REQUEST_METHOD", method) || one_add(o, "REQUEST_URI", sp + 1))
+		goto toolong;
+	for (size_t i = 0; i < nheaders; i++) {
+		const char *colon = strchr(headers[i], ':');
+		size_t n, j;
+		if (!colon || (size_t)(colon - headers[i]) + 6 > sizeof(cgi)) {
+			fprintf(stderr, "--header takes 'Name: value'\n");
+			goto out;
+		}
+		n = (size_t)snprintf(cgi, sizeof(cgi), "HTTP_");
+		for (j = 0; headers[i] + j < colon; j++) {
+			char c = headers[i][j];
+			cgi[n++] = c == '-' ? '_' : (char)((c >= 'a' && c <= 'z') ? c - 32 : c);
+		}
+		cgi[n] = '\0';
+		colon++;
+		while (*colon == ' ')
+			colon++;
+		if (strcmp(cgi, "HTTP_CONTENT_LENGTH") == 0)
+			memmove(cgi, cgi + 5, strlen(cgi + 5) + 1);
+		if (one_add(o, cgi, colon))
+			goto toolong;
+	}
+	pe = request_parse(&req, one_param, o);
+	response_init(&res);
+	if (!pe)
+		res.no_body = req.method == M_HEAD;
+	handle(a, &req, &res, pe);
+	rc = response_send(&res, &out) ? 1 : 0;
+	fflush(stdout);
+	response_free(&res);
+	goto out;
+toolong:
+	fprintf(stderr, "--request/--header: too long or too many\n");
+out:
+	free(o);
+	return rc;
+}
+
+int server_bind(const char *spec, int backlog)
+{
+	char path[256];
+	int fd, n;
+
+	/* FCGX_OpenSocket takes ":port", "host:port" or a path */
+	n = snprintf(path, sizeof(path), "%s", spec);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	if (spec[0] == '/')
+		unlink(spec);	/* a stale socket of a previous run */
+	if (FCGX_Init() != 0)
+		return -1;
+	fd = FCGX_OpenSocket(path, backlog);
+	if (fd >= 0 && spec[0] == '/')
+		chmod(spec, 0660);
+	return fd;
+}
