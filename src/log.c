@@ -8,6 +8,9 @@
 #include <unistd.h>
 #include "log.h"
 
+/* long enough for the start-up line of every setting */
+#define LOG_LINE_MAX 8192
+
 static enum log_level cur_level = LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -24,7 +27,7 @@ int log_parse_level(const char *s)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	char line[1024];
+	char line[LOG_LINE_MAX];
 	char ts[32];
 	struct tm tm;
 	time_t now;

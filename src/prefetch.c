@@ -209,11 +209,11 @@ unsigned prefetch_pump(struct prefetch *p)
 		p->len--;
 		if (cached_any(p, &k))
 			continue;
-		for (unsigned i = 0; i < p->nslots; i++)
-			if (!p->slots[i].busy) {
+		for (unsigned i = 0; i < p->nslots && !s; i++)
+			if (!p->slots[i].busy)
 				s = &p->slots[i];
-				break;
-			}
+		if (!s)
+			break;	/* cannot happen: inflight < nslots */
 		memset(&s->lk, 0, sizeof(s->lk));
 		s->p = p;
 		s->busy = true;

@@ -17,9 +17,10 @@
  * its flux is kept, so faint stars fade out at low zoom instead of aliasing
  * into single bright pixels. Stars are bucketed in a grid of STAR_CELL
  * scene pixels; a tile visits only the cells its footprint touches. Nebulae
- * are fBm clouds evaluated on a coarse lattice (NEB_STEP level pixels,
- * bilinearly interpolated) with only the octaves that are larger than a few
- * level pixels, so their cost per tile is the same at every level.
+ * are fBm clouds evaluated on a coarse lattice (a few level pixels apart,
+ * bilinearly interpolated) with only the octaves that span at least
+ * NEB_SAMPLES lattice steps, so their cost per tile is bounded at every
+ * level and nothing finer than the lattice can alias.
  *
  * Linear intensities are mapped to 8 bits with an asinh stretch, the usual
  * display transfer of astronomical images. Everything random comes from
@@ -67,7 +68,11 @@
 #define BRIGHT_MAX	64
 #define FAINT_CUT	1.5e-4		/* contributions below are skipped */
 #define CLOUDS_MAX	4
-#define NEB_STEP	4		/* nebula lattice step, level px */
+#define NEB_STEP	2		/* smallest nebula lattice step, level px */
+#define NEB_STEP_MAX	8
+#define NEB_SAMPLES	8		/* lattice steps per shortest octave */
+#define NEB_DETAIL_MIN	32.0		/* shortest octave at all, scene px */
+#define LOW_RASTER	1024.0		/* slow-field raster, points per side */
 #define NEB_OCT_MAX	12
 #define GLOW_LEVEL	0.0035		/* galactic band, linear */
 
@@ -212,6 +217,13 @@ struct cloud {
 	int dark;		/* dust: absorbs instead of emitting */
 };
 
+struct lowfield {
+	long gw, gh;		/* raster points */
+	double step;		/* scene px between points */
+	int nf;			/* floats per point */
+	float *v;
+};
+
 struct scene {
 	long w, h;
 	uint64_t seed;
@@ -226,6 +238,7 @@ struct scene {
 	int nclouds;
 	double band_a, band_c, band_w;	/* y/h = c + a (x/w - 1/2), width */
 	uint32_t band_seed;
+	struct lowfield low;
 	float lut[LUT_SIZE + 1];	/* linear [0, 1] -> 0..255 */
 };
 
@@ -271,7 +284,25 @@ static double star_temperature(struct rng *r)
 	return rng_range(r, 7500.0, 20000.0);		/* A, B: blue-white */
 }
 
-/* Weight in [0, 1] of octave k of a cloud at level step d (scene px). */
+/* Shortest nebula wavelength at a level of d scene px per level px. */
+static double neb_lambda_min(double d)
+{
+	return fmax(NEB_STEP * NEB_SAMPLES * d, NEB_DETAIL_MIN);
+}
+
+/* Lattice step (level px) at that level: NEB_SAMPLES per wavelength. */
+static int neb_step(double d)
+{
+	int s = (int)(neb_lambda_min(d) / (NEB_SAMPLES * d));
+
+	return s < NEB_STEP ? NEB_STEP : s > NEB_STEP_MAX ? NEB_STEP_MAX : s;
+}
+
+/*
+ * Weight in [0, 1] of detail octave k of a cloud at a level of d scene px
+ * per level px: octaves shorter than neb_lambda_min() are left out, the last
+ * one faded in over one octave.
+ */
 static int octave_weights(const struct cloud *c, double d, float *w)
 {
 	int n = 0;
@@ -279,7 +310,7 @@ static int octave_weights(const struct cloud *c, double d, float *w)
 	for (int k = 0; k < NEB_OCT_MAX; k++) {
 		/* Wavelength in scene px of octave k (base frequency 2). */
 		double lambda = c->radius / (2.0 * (double)(1 << k));
-		double lim = fmax(12.0 * d, 10.0);
+		double lim = neb_lambda_min(d);
 		double x = log2(lambda / lim) + 1.0;
 
 		w[k] = (float)fmin(fmax(x, 0.0), 1.0);
@@ -287,6 +318,21 @@ static int octave_weights(const struct cloud *c, double d, float *w)
 			n = k + 1;
 	}
 	return n;
+}
+
+/*
+ * Sharpness of the filaments of a cloud at a level: (1 - |n|)^p is about
+ * radius / 100 scene px wide at p = 8; where that is narrower than three
+ * lattice steps p is lowered (widening them) and the brightness scaled by
+ * p / 8 so that the mean brightness, i.e. what the eye sees when zoomed
+ * out, stays the same.
+ */
+static float filament_power(const struct cloud *c, double d, int step)
+{
+	double ratio = 3.0 * step * d / (c->radius / 100.0);
+
+	return (float)(8.0 / fmax(ratio, 1.0) < 1.0 ? 1.0 :
+		       8.0 / fmax(ratio, 1.0));
 }
 
 static const float low_w[4] = { 1.0f, 1.0f, 1.0f, 1.0f };
@@ -304,49 +350,124 @@ static inline float clampf(float v, float lo, float hi)
 }
 
 /*
- * Nebula emission (rgb, linear) and dust transmission at scene point (x, y)
- * for a level whose octave weights are ow[cloud][]. A cloud is a gaussian
- * envelope, domain-warped so it is not round, filled with billowy fBm,
- * threaded by ridged-fBm filaments and tinted between two colours by a
- * third, slow noise. The galactic band adds a faint mottled glow.
+ * The slowly varying fields, precomputed once on a raster of at most
+ * LOW_RASTER points per side: the galactic band glow, and per cloud the
+ * domain-warped coordinates (px, py) and the tint mix t. Their shortest
+ * wavelengths are tens of raster steps, so bilinear lookups are exact to
+ * the eye at every level.
  */
-static void nebula_at(const struct scene *sc, double x, double y,
-		      float ow[][NEB_OCT_MAX], const int *noct,
-		      float rgb[3], float *trans)
+static void low_compute(const struct scene *sc, double x, double y,
+			float *f)
 {
 	float bd = (float)band_dist(sc, x, y);
 	float glow = expf(-bd * bd);
 
-	rgb[0] = rgb[1] = rgb[2] = 0.0f;
-	*trans = 1.0f;
 	if (glow > 1e-3f) {
 		float m = fbm((float)(x / sc->w) * 6.0f,
 			      (float)(y / sc->w) * 6.0f, sc->band_seed,
 			      low_w, 4);
 
 		glow *= GLOW_LEVEL * clampf(0.6f + 1.2f * m, 0.0f, 2.0f);
-		rgb[0] = glow;
-		rgb[1] = glow * 0.92f;
-		rgb[2] = glow * 0.80f;
+	} else {
+		glow = 0.0f;
 	}
+	f[0] = glow;
 	for (int i = 0; i < sc->nclouds; i++) {
 		const struct cloud *c = &sc->cloud[i];
 		double dx = x - c->cx, dy = y - c->cy;
 		float qx = (float)((dx * c->cs + dy * c->sn) / c->radius);
 		float qy = (float)((-dx * c->sn + dy * c->cs) /
 				   (c->radius * c->aspect));
-		float px, py, e, n, body, fil, t;
+		float *g = f + 1 + 3 * i;
 
-		if (qx * qx + qy * qy > 7.0f)
-			continue;
-		px = qx + 0.6f * fbm(1.3f * qx + 5.2f, 1.3f * qy + 1.3f,
-				     c->seed + 7u, low_w, 3);
-		py = qy + 0.6f * fbm(1.3f * qx + 8.3f, 1.3f * qy + 2.8f,
-				     c->seed + 13u, low_w, 3);
-		e = expf(-1.5f * (px * px + py * py));
+		g[0] = qx + 0.6f * fbm(1.3f * qx + 5.2f, 1.3f * qy + 1.3f,
+				       c->seed + 7u, low_w, 3);
+		g[1] = qy + 0.6f * fbm(1.3f * qx + 8.3f, 1.3f * qy + 2.8f,
+				       c->seed + 13u, low_w, 3);
+		g[2] = clampf(0.5f + 1.6f * fbm(1.1f * g[0] + 3.1f,
+						 1.1f * g[1] + 7.7f,
+						 c->seed + 47u, low_w, 3),
+			      0.0f, 1.0f);
+	}
+}
+
+static int low_build(struct scene *sc)
+{
+	struct lowfield *lf = &sc->low;
+	double side = (double)(sc->w > sc->h ? sc->w : sc->h);
+
+	lf->step = fmax(1.0, side / LOW_RASTER);
+	lf->gw = (long)ceil((double)sc->w / lf->step) + 2;
+	lf->gh = (long)ceil((double)sc->h / lf->step) + 2;
+	lf->nf = 1 + 3 * sc->nclouds;
+	lf->v = malloc((size_t)(lf->gw * lf->gh * lf->nf) * sizeof(float));
+	if (!lf->v)
+		return -1;
+	for (long j = 0; j < lf->gh; j++)
+		for (long i = 0; i < lf->gw; i++)
+			low_compute(sc, (double)i * lf->step,
+				    (double)j * lf->step,
+				    lf->v + (size_t)(j * lf->gw + i) * lf->nf);
+	return 0;
+}
+
+/* Bilinear lookup of all slow fields at scene point (x, y). */
+static void low_sample(const struct lowfield *lf, double x, double y,
+		       float *f)
+{
+	double gx = x / lf->step, gy = y / lf->step;
+	long ix = (long)floor(gx), iy = (long)floor(gy);
+	float fx, fy;
+	const float *a, *b, *c, *d;
+
+	ix = ix < 0 ? 0 : ix > lf->gw - 2 ? lf->gw - 2 : ix;
+	iy = iy < 0 ? 0 : iy > lf->gh - 2 ? lf->gh - 2 : iy;
+	fx = clampf((float)(gx - (double)ix), 0.0f, 1.0f);
+	fy = clampf((float)(gy - (double)iy), 0.0f, 1.0f);
+	a = lf->v + (size_t)(iy * lf->gw + ix) * lf->nf;
+	b = a + lf->nf;
+	c = a + (size_t)lf->gw * lf->nf;
+	d = c + lf->nf;
+	for (int k = 0; k < lf->nf; k++) {
+		float top = a[k] + (b[k] - a[k]) * fx;
+		float bot = c[k] + (d[k] - c[k]) * fx;
+
+		f[k] = top + (bot - top) * fy;
+	}
+}
+
+/* Per-level constants of the nebula pass. */
+struct neb_lod {
+	float ow[CLOUDS_MAX][NEB_OCT_MAX];
+	int noct[CLOUDS_MAX];
+	float fil_pow[CLOUDS_MAX], fil_gain[CLOUDS_MAX];
+};
+
+/*
+ * Nebula emission (rgb, linear) and dust transmission at scene point (x, y).
+ * A cloud is a gaussian envelope of the warped coordinates, filled with
+ * billowy fBm, threaded by ridged-fBm filaments and tinted between two
+ * colours; the dust lane multiplies everything behind it.
+ */
+static void nebula_at(const struct scene *sc, const struct neb_lod *lod,
+		      double x, double y, float rgb[3], float *trans)
+{
+	float f[1 + 3 * CLOUDS_MAX];
+
+	low_sample(&sc->low, x, y, f);
+	rgb[0] = f[0];
+	rgb[1] = f[0] * 0.92f;
+	rgb[2] = f[0] * 0.80f;
+	*trans = 1.0f;
+	for (int i = 0; i < sc->nclouds; i++) {
+		const struct cloud *c = &sc->cloud[i];
+		float px = f[1 + 3 * i], py = f[2 + 3 * i], t = f[3 + 3 * i];
+		float e = expf(-1.5f * (px * px + py * py)), n, body, fil;
+
 		if (e < 2e-4f)
 			continue;
-		n = fbm(2.0f * px, 2.0f * py, c->seed, ow[i], noct[i]);
+		n = fbm(2.0f * px, 2.0f * py, c->seed, lod->ow[i],
+			lod->noct[i]);
 		if (c->dark) {
 			float a = clampf(0.45f + 1.5f * n, 0.0f, 1.0f);
 
@@ -356,13 +477,10 @@ static void nebula_at(const struct scene *sc, double x, double y,
 		body = clampf(0.4f + 1.1f * n, 0.0f, 1.3f);
 		body = body * body + 0.15f;
 		fil = 1.0f - fabsf(fbm(2.7f * px + 11.0f, 2.7f * py + 5.0f,
-				       c->seed + 31u, ow[i], noct[i]));
-		fil *= fil;
-		fil *= fil;
-		fil *= fil;
-		t = clampf(0.5f + 1.6f * fbm(1.1f * px + 3.1f, 1.1f * py + 7.7f,
-					     c->seed + 47u, low_w, 3),
-			   0.0f, 1.0f);
+				       c->seed + 31u, lod->ow[i],
+				       lod->noct[i]));
+		fil = powf(clampf(fil, 0.0f, 1.0f), lod->fil_pow[i]) *
+		      lod->fil_gain[i];
 		for (int ch = 0; ch < 3; ch++) {
 			float col = c->col[ch] + (c->fil[ch] - c->col[ch]) * t;
 
@@ -401,7 +519,8 @@ static int build_scene(struct scene *sc, long w, long h, uint64_t seed)
 		};
 		struct cloud *c = &sc->cloud[i];
 		double a = rng_range(&r, 0.0, M_PI);
-		int kind = (int)((seed + (uint64_t)i) % 3);
+		/* The first cloud is always the classic red H II region. */
+		int kind = i == 0 ? 0 : 1 + (int)((seed + (uint64_t)i) % 2);
 
 		c->radius = fmax((double)w, (double)h) * rng_range(&r, 0.09, 0.16);
 		/* Keep clouds apart so each reads as its own nebula. */
@@ -542,6 +661,9 @@ static int build_scene(struct scene *sc, long w, long h, uint64_t seed)
 		b->angle = (float)(M_PI / 4.0 * 0.15);
 	}
 
+	if (low_build(sc))
+		goto fail;
+
 	for (int i = 0; i <= LUT_SIZE; i++) {
 		double v = (double)i / LUT_SIZE;
 
@@ -563,6 +685,7 @@ static void free_scene(struct scene *sc)
 {
 	free(sc->stars);
 	free(sc->cell_start);
+	free(sc->low.v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -697,9 +820,9 @@ static void render_tile(const struct scene *sc, int z, int maxz, int tsize,
 {
 	struct canvas cv;
 	double d = ldexp(1.0, maxz - z);
-	float ow[CLOUDS_MAX][NEB_OCT_MAX];
-	int noct[CLOUDS_MAX];
-	int gw = tw / NEB_STEP + 2, gh = th / NEB_STEP + 2;
+	struct neb_lod lod;
+	int step = neb_step(d);
+	int gw = tw / step + 2, gh = th / step + 2;
 	double margin;
 	long cx0, cx1, cy0, cy1;
 	double noise_amp = SKY_NOISE / d;
@@ -736,25 +859,27 @@ static void render_tile(const struct scene *sc, int z, int maxz, int tsize,
 		splat_bright(&cv, &sc->bright[i]);
 
 	/* Nebula emission and dust on the coarse lattice. */
-	for (int i = 0; i < sc->nclouds; i++)
-		noct[i] = octave_weights(&sc->cloud[i], d, ow[i]);
+	for (int i = 0; i < sc->nclouds; i++) {
+		lod.noct[i] = octave_weights(&sc->cloud[i], d, lod.ow[i]);
+		lod.fil_pow[i] = filament_power(&sc->cloud[i], d, step);
+		lod.fil_gain[i] = lod.fil_pow[i] / 8.0f;
+	}
 	for (int j = 0; j < gh; j++)
 		for (int i = 0; i < gw; i++) {
 			float *g = nbuf + ((size_t)j * gw + i) * 4;
 
-			nebula_at(sc, (cv.ox + i * NEB_STEP + 0.5) * d,
-				  (cv.oy + j * NEB_STEP + 0.5) * d,
-				  ow, noct, g, &g[3]);
+			nebula_at(sc, &lod, (cv.ox + i * step + 0.5) * d,
+				  (cv.oy + j * step + 0.5) * d, g, &g[3]);
 		}
 
 	for (int j = 0; j < th; j++) {
-		int gj = j / NEB_STEP;
-		float fy = (float)(j % NEB_STEP) / NEB_STEP;
+		int gj = j / step;
+		float fy = (float)(j % step) / (float)step;
 		uint32_t py = (uint32_t)(cv.oy + j);
 
 		for (int i = 0; i < tw; i++) {
-			int gi = i / NEB_STEP;
-			float fx = (float)(i % NEB_STEP) / NEB_STEP;
+			int gi = i / step;
+			float fx = (float)(i % step) / (float)step;
 			const float *g00 = nbuf + ((size_t)gj * gw + gi) * 4;
 			const float *g10 = g00 + 4, *g01 = g00 + (size_t)gw * 4;
 			const float *g11 = g01 + 4;

@@ -20,6 +20,9 @@
  * Output: one line per case, then "N passed, M failed". Exit 0 only when
  * M == 0 and N > 0; a DIR without cases counts as a failure.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* strptime, timegm */
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

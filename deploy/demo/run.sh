@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs astropixel-tiles for real on a built-in sample: installs what is
+# missing, builds, generates a synthetic star-field pyramid (about 2 700 JPEG
+# tiles) and serves it with lighttpd on http://127.0.0.1:${PORT:-8080}/
+# (the viewer) and /api/tiles/... (the API). Ctrl-C stops it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PORT=${PORT:-8080}
+DEMO=$ROOT/_build/demo
+JOBS=$(nproc 2>/dev/null || echo 2)
+cd "$ROOT"
+
+bash tests/scripts/install-deps.sh demo
+[ -x configure ] || autoreconf -fi >/dev/null 2>&1
+mkdir -p "$DEMO/build" "$DEMO/www"
+( cd "$DEMO/build" && { [ -f Makefile ] || ../../../configure -q CFLAGS="-O2 -g"; } &&
+	make -s -j"$JOBS" astropixel-tiles tests/sample/mksample tests/tools/mktoken ) >/dev/null
+
+if [ ! -f "$DEMO/data/metadata/datasets/1.json" ]; then
+	echo "generating the sample datasets (once) ..."
+	"$DEMO/build/tests/sample/mksample" --out "$DEMO/data" --id 1 \
+		--name "Synthetic deep field (public)"
+	"$DEMO/build/tests/sample/mksample" --out "$DEMO/data" --id 2 --width 4096 --height 4096 \
+		--seed 7 --private --owner 1 --name "Private observation (owner 1)"
+fi
+
+# the viewer (static) next to the API
+if [ -d deploy/viewer ]; then
+	bash deploy/viewer/build.sh "$DEMO/www" >/dev/null
+else
+	echo '<!doctype html><p>astropixel-tiles demo: try <a href="/api/tiles/1/0/0/0.jpg">/api/tiles/1/0/0/0.jpg</a></p>' > "$DEMO/www/index.html"
+fi
+
+cat > "$DEMO/app.env" <<ENV
+LOCAL_STORAGE_DIR=$DEMO/data
+SECRET_KEY=demo-secret-change-me
+TILE_CACHE_SHM=$DEMO/generations.shm
+ENV
+sed -e "s|/usr/local/sbin/astropixel-tiles|$DEMO/build/astropixel-tiles|" \
+    -e "s|/run/lighttpd/astropixel-tiles.sock|$DEMO/fcgi.sock|" \
+    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$DEMO/app.env|" \
+    deploy/lighttpd/astropixel-tiles.conf > "$DEMO/astropixel-tiles.conf"
+cat > "$DEMO/lighttpd.conf" <<CONF
+server.document-root = "$DEMO/www"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$DEMO/error.log"
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html", ".js" => "text/javascript", ".css" => "text/css",
+                    ".json" => "application/json", ".png" => "image/png", ".svg" => "image/svg+xml" )
+include "$DEMO/astropixel-tiles.conf"
+CONF
+
+TOKEN=$("$DEMO/build/tests/tools/mktoken" demo-secret-change-me 1 86400)
+B="http://127.0.0.1:$PORT"
+cat <<MSG
+
+astropixel-tiles is serving the sample on $B  (Ctrl-C stops; log: $DEMO/error.log)
+
+  viewer          $B/
+  a tile          $B/api/tiles/1/0/0/0.jpg
+  a deeper tile   $B/api/tiles/1/8/10/5.jpg
+  batch           $B/api/tiles/1/batch?tiles=8/10/5.jpg&tiles=8/11/5.jpg&tiles=9/20/10.jpg
+  cache stats     $B/api/tiles/1/cache-stats
+  health          $B/api/tiles/health
+  private (401)   $B/api/tiles/2/0/0/0.jpg
+  private, owner  $B/api/tiles/2/0/0/0.jpg?token=$TOKEN
+
+  try: curl -i $B/api/tiles/1/8/10/5.jpg   (twice: X-Tile-Source local, then memory-cache)
+
+MSG
+exec lighttpd -D -f "$DEMO/lighttpd.conf"

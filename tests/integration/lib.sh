@@ -1,0 +1,115 @@
+# Shared helpers of the integration tests (sourced, not run).
+#
+# Every test script: starts its own servers on free 127.0.0.1 ports under a
+# private state directory, records every PID it starts and stops them by PID
+# on exit, bounds every wait, prints "ok - ..." / "not ok - ... : reason"
+# per check and ends with "N passed, M failed" (exit 1 if any failed).
+
+set -uo pipefail
+IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$IT_ROOT/_build/san}
+BIN=${BIN:-$BUILD_DIR/astropixel-tiles}
+MKTOKEN=${MKTOKEN:-$BUILD_DIR/tests/tools/mktoken}
+MKSAMPLE=${MKSAMPLE:-$BUILD_DIR/tests/sample/mksample}
+PASSED=0
+FAILED=0
+PIDS=()
+STATE=$(mktemp -d "${TMPDIR:-/tmp}/ap-it.XXXXXX")
+chmod 755 "$STATE"
+
+pass() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+fail() { FAILED=$((FAILED + 1)); echo "not ok - $1: $2"; }
+# check DESC COMMAND...: passes if the command succeeds
+check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d" "command failed: $*"; fi; }
+# expect DESC GOT WANT
+expect() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi; }
+# expect_match DESC TEXT REGEX
+expect_match() { if printf '%s' "$2" | grep -Eq -- "$3"; then pass "$1"; else fail "$1" "'$(printf '%s' "$2" | head -c 300)' does not match /$3/"; fi; }
+expect_nomatch() { if printf '%s' "$2" | grep -Eq -- "$3"; then fail "$1" "'$(printf '%s' "$2" | head -c 300)' matches /$3/"; else pass "$1"; fi; }
+
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+}
+
+# A free TCP port on 127.0.0.1 (bounded tries).
+free_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+track() { PIDS+=("$1"); }
+
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+	[ -n "${KEEP_STATE:-}" ] || rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+# wait_http URL [tries]: until it answers at all (bounded)
+wait_http() {
+	local i
+	for i in $(seq 1 "${2:-100}"); do
+		curl -s -o /dev/null --max-time 1 "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# req METHOD URL [curl args...]: sets STATUS, HDRS (file), BODY (file)
+HDRS=$STATE/last.headers
+BODY=$STATE/last.body
+req() {
+	local m=$1 u=$2 how
+	shift 2
+	rm -f "$BODY" "$HDRS"
+	# curl leaves no file for an empty body (304, HEAD)
+	how=(-X "$m")
+	# HEAD: ask for the body anyway on a closing connection, so bytes sent after
+	# the headers would land in the file (curl then ends with a partial-file error)
+	[ "$m" = HEAD ] && how=(-X HEAD -H 'Connection: close')
+	[ "$m" = POST ] && how=(-X POST --data-binary '')
+	STATUS=$(curl -s -o "$BODY" -D "$HDRS" -w '%{http_code}' --max-time 20 "${how[@]}" "$@" "$u") || STATUS=${STATUS:-000}
+	[ -f "$BODY" ] || : > "$BODY"
+	return 0
+}
+# header NAME: value of a response header of the last req (trimmed)
+header() { grep -i "^$1:" "$HDRS" | head -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+body() { cat "$BODY"; }
+# json EXPR: evaluates a JavaScript expression on the last body as `j`
+json() { node -e "const j=JSON.parse(require('fs').readFileSync('$BODY','utf8')); const v=($1); console.log(typeof v==='object'?JSON.stringify(v):String(v))" 2>/dev/null; }
+
+# make_fixture DIR: a small tree: dataset 1 public jpg 600x400, 2 private
+# (owner 7) png, 3 processing, 4 public jpg with some tiles only as png.
+make_fixture() {
+	local d=$1
+	"$MKSAMPLE" --out "$d" --id 1 --width 600 --height 400 --quiet
+	"$MKSAMPLE" --out "$d" --id 2 --width 600 --height 400 --private --owner 7 --format png --quiet
+	"$MKSAMPLE" --out "$d" --id 3 --width 600 --height 400 --status processing --quiet
+	"$MKSAMPLE" --out "$d" --id 4 --width 600 --height 400 --quiet
+	# dataset 4: tile 10/1/1 exists only as png
+	rm -f "$d/tiles/4/10/1/1.jpg"
+	"$MKSAMPLE" --out "$STATE/png4" --id 4 --width 600 --height 400 --format png --quiet
+	cp "$STATE/png4/tiles/4/10/1/1.png" "$d/tiles/4/10/1/1.png"
+}
+
+# asan_clean LOGFILE: no sanitizer report in a log
+asan_clean() { ! grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; }
