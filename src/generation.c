@@ -7,7 +7,9 @@
  * (a creator that died before writing it left zeros, which nobody can have
  * used, because users need a valid header); any other content must be a
  * valid header or the file is refused. The lock is dropped before the map is
- * used: the counters themselves need only atomics.
+ * used: the counters themselves need only atomics. It is dropped by LOCK_UN,
+ * not by close(): the mapping keeps the open file description, and with it
+ * the lock, alive, which would block every other process of the pool.
  *
  * The file is grown with posix_fallocate, not ftruncate: on a full tmpfs a
  * sparse page would raise SIGBUS at the first increment instead of an error
@@ -107,20 +109,21 @@ enum ap_err gen_open(const char *path, unsigned mode, struct gen_map **out)
 
 	*out = NULL;
 	if (mode != GEN_MODE_OWNER && mode != GEN_MODE_GROUP) {
-		log_error("generation map %s: mode %03o is neither 0600 nor 0660", path, mode);
+		log_error("generation map %s: mode %04o is neither 0600 nor 0660", path, mode);
 		err = AP_ERR_CONFIG;
 		goto fail;
 	}
 	fd = open_file(path, mode);
 	if (fd < 0) {
-		log_error("generation map %s: cannot open: %s", path, strerror(errno));
+		log_error("generation map %s: cannot open: %s", path,
+			  errno == ELOOP ? "is a symbolic link, refused" : strerror(errno));
 		err = AP_ERR_IO;
 		goto fail;
 	}
 	while ((rc = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
 		;
 	if (rc < 0 || fstat(fd, &st) < 0) {
-		log_error("generation map %s: cannot lock: %s", path, strerror(errno));
+		log_error("generation map %s: cannot lock or stat: %s", path, strerror(errno));
 		err = AP_ERR_IO;
 		goto fail;
 	}
@@ -171,14 +174,17 @@ enum ap_err gen_open(const char *path, unsigned mode, struct gen_map **out)
 	}
 	g->shm = p;
 	g->shared = true;
-	close(fd);		/* also releases the lock; the mapping stays */
+	flock(fd, LOCK_UN);
+	close(fd);
 	*out = g;
 	return AP_OK;
 fail:
 	if (p != MAP_FAILED)
 		munmap(p, GEN_FILE_SIZE);
-	if (fd >= 0)
+	if (fd >= 0) {
+		flock(fd, LOCK_UN);
 		close(fd);
+	}
 	return err;
 }
 

@@ -143,8 +143,10 @@ enum ap_err query_next(const char **cursor, char *name, size_t namecap,
 	*cursor = amp;
 	if (!eq)
 		eq = amp;
-	if (decode(p, (size_t)(eq - p), name, namecap, NULL))
+	if (decode(p, (size_t)(eq - p), name, namecap, NULL)) {
+		name[0] = '\0';	/* no partial name can match a caller's */
 		return AP_ERR_BAD_REQUEST;
+	}
 	if (eq == amp) {
 		value[0] = '\0';
 		if (valuelen)
@@ -164,8 +166,9 @@ enum ap_err query_get(const char *query, const char *name, char *value, size_t c
 	while ((e = query_next(&cur, n, sizeof(n), value, cap, NULL)) != AP_ERR_NOT_FOUND) {
 		if (++count > REQ_QUERY_PARAMS_MAX)
 			return AP_ERR_BAD_REQUEST;
-		if (e == AP_OK && strcmp(n, name) == 0)
-			return AP_OK;
+		/* ours but malformed or over-long: refused, not "absent" */
+		if (strcmp(n, name) == 0)
+			return e;
 		/* a malformed or over-long parameter of another name is not ours */
 	}
 	return AP_ERR_NOT_FOUND;

@@ -201,13 +201,26 @@ static void local_phase(struct lookup *lk)
 	finish(lk, lk->bucket_err ? lk->bucket_err : AP_ERR_NOT_FOUND, NULL, SRC_LOCAL);
 }
 
+/* A bucket answer that is neither 200 nor 404, explained for the log. */
+static void bucket_http_failed(struct store *st, const char *what, long status)
+{
+	char why[160];
+
+	if (status == 401 || status == 403)
+		snprintf(why, sizeof(why), "HTTP %ld: access denied (check AWS_ACCESS_KEY_ID, "
+			 "AWS_SECRET_ACCESS_KEY and the bucket's permissions)", status);
+	else
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+	bucket_failed(st, what, why);
+}
+
 static void bucket_step(struct lookup *lk);
 
 static void on_bucket_done(struct xfer_result *res, void *ud)
 {
 	struct lookup *lk = ud;
 	struct store *st = lk->st;
-	char what[96], why[ENGINE_ERROR_MAX + 64];
+	char what[96];
 
 	lk->x = NULL;
 	snprintf(what, sizeof(what), "GET tiles/%u/%u/%u/%u.%s", lk->want.dataset,
@@ -230,12 +243,7 @@ static void on_bucket_done(struct xfer_result *res, void *ud)
 		bucket_step(lk);
 		return;
 	}
-	if (res->status == 401 || res->status == 403)
-		snprintf(why, sizeof(why), "HTTP %ld: access denied (check AWS_ACCESS_KEY_ID, "
-			 "AWS_SECRET_ACCESS_KEY and the bucket's permissions)", res->status);
-	else
-		snprintf(why, sizeof(why), "HTTP %ld", res->status);
-	bucket_failed(st, what, why);
+	bucket_http_failed(st, what, res->status);
 	lk->bucket_err = AP_ERR_STORAGE;
 	local_phase(lk);
 }
@@ -248,7 +256,14 @@ static void bucket_step(struct lookup *lk)
 	char key[64];
 	enum ap_err e;
 
-	if (lk->step >= FMT__COUNT || !bucket_usable(st)) {
+	if (lk->step >= FMT__COUNT) {
+		local_phase(lk);
+		return;
+	}
+	if (!bucket_usable(st)) {
+		/* skipped, not asked: a tile missing locally may still be there */
+		if (st->engine)
+			lk->bucket_err = AP_ERR_STORAGE;
 		local_phase(lk);
 		return;
 	}
@@ -347,7 +362,9 @@ enum ap_err store_get_object(struct store *st, const char *key, size_t max, stru
 	enum ap_err e = AP_ERR_NOT_FOUND;
 
 	memset(&w, 0, sizeof(w));
-	if (bucket_usable(st)) {
+	if (st->engine && !bucket_usable(st))
+		e = AP_ERR_STORAGE;	/* skipped during the cool-down */
+	else if (bucket_usable(st)) {
 		req = malloc(sizeof(*req));
 		e = req ? s3_prepare(st->s3, req, "GET", key, NULL, NULL, 0, NULL, NULL, 0) : AP_ERR_NOMEM;
 		if (!e) {
@@ -372,9 +389,7 @@ enum ap_err store_get_object(struct store *st, const char *key, size_t max, stru
 			bucket_ok(st);
 			e = AP_ERR_NOT_FOUND;
 		} else if (!e) {
-			char why[64];
-			snprintf(why, sizeof(why), "HTTP %ld", w.res.status);
-			bucket_failed(st, key, why);
+			bucket_http_failed(st, key, w.res.status);
 			e = AP_ERR_STORAGE;
 		}
 		buf_free(&w.res.body);

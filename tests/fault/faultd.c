@@ -25,7 +25,9 @@
  *                client reads; stops when the client goes away
  *   /notfound/   404 with an S3-style NoSuchKey XML body
  *   /slow/       200 as /ok/, sent --delay-ms ms (default 1000) later
- *   anything else 404 (NoSuchKey), counted as "other"
+ *   anything else 404 (NoSuchKey), counted as "other"; so is any path
+ *                containing /metadata/, whatever the mode, so that a server
+ *                reads dataset metadata from its local tree
  * HEAD is answered with the headers only. Keep-alive (HTTP/1.1 default,
  * HTTP/1.0 with Connection: keep-alive) and pipelining are supported; a
  * request body (Content-Length) is read and discarded before the answer
@@ -357,6 +359,9 @@ static void respond_stats(struct conn *c, int keepalive)
 
 static enum mode classify(const char *path)
 {
+    /* dataset metadata is never faulty: a 404 sends the server to its local
+     * tree, so a fault bucket exercises the tile path only */
+    if (strstr(path, "/metadata/"))  return M_OTHER;
     /* order matters only for readability: every pattern ends in '/' */
     if (strstr(path, "/stallhead/")) return M_STALLHEAD;
     if (strstr(path, "/stall/"))     return M_STALL;

@@ -105,7 +105,8 @@ make_fixture() {
 	"$MKSAMPLE" --out "$d" --id 2 --width 600 --height 400 --private --owner 7 --format png --quiet
 	"$MKSAMPLE" --out "$d" --id 3 --width 600 --height 400 --status processing --quiet
 	"$MKSAMPLE" --out "$d" --id 4 --width 600 --height 400 --quiet
-	# dataset 4: tile 10/1/1 exists only as png
+	# dataset 4: tile 10/2/1 is missing in every format, 10/1/1 exists only as png
+	rm -f "$d/tiles/4/10/2/1.jpg"
 	rm -f "$d/tiles/4/10/1/1.jpg"
 	"$MKSAMPLE" --out "$STATE/png4" --id 4 --width 600 --height 400 --format png --quiet
 	cp "$STATE/png4/tiles/4/10/1/1.png" "$d/tiles/4/10/1/1.png"

@@ -31,8 +31,8 @@
  * Tiles are written to "name.tmp.PID" and renamed, so a crash never leaves a
  * truncated file under a final name; the metadata is written last.
  */
+#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,7 +49,7 @@
 
 #define DIM_MAX		262144		/* M <= 18 */
 #define TILE_MIN	16
-#define TILE_MAX	4096		/* PNG_MAX_DIM and JPEG_MAX_DIM allow it */
+#define TILE_MAX	2048		/* scratch is 12 bytes per tile pixel */
 #define NAME_MAX_LEN	200
 #define JOBS_MAX	64
 #define OUT_PATH_MAX	4096
@@ -211,7 +211,7 @@ struct bright {
 
 struct cloud {
 	double cx, cy, radius, aspect, cs, sn;
-	float col[3], fil[3];	/* body and ionisation-front colours */
+	float col[3], tint[3];	/* the two colours the tint field mixes */
 	float level;
 	uint32_t seed;
 	int dark;		/* dust: absorbs instead of emitting */
@@ -331,8 +331,7 @@ static float filament_power(const struct cloud *c, double d, int step)
 {
 	double ratio = 3.0 * step * d / (c->radius / 100.0);
 
-	return (float)(8.0 / fmax(ratio, 1.0) < 1.0 ? 1.0 :
-		       8.0 / fmax(ratio, 1.0));
+	return (float)fmax(8.0 / fmax(ratio, 1.0), 1.0);
 }
 
 static const float low_w[4] = { 1.0f, 1.0f, 1.0f, 1.0f };
@@ -482,11 +481,21 @@ static void nebula_at(const struct scene *sc, const struct neb_lod *lod,
 		fil = powf(clampf(fil, 0.0f, 1.0f), lod->fil_pow[i]) *
 		      lod->fil_gain[i];
 		for (int ch = 0; ch < 3; ch++) {
-			float col = c->col[ch] + (c->fil[ch] - c->col[ch]) * t;
+			float col = c->col[ch] + (c->tint[ch] - c->col[ch]) * t;
 
 			rgb[ch] += c->level * e * col * (body + 0.8f * fil);
 		}
 	}
+}
+
+/* Grid cell of a star (float rounding may put x or y on the far edge). */
+static size_t star_cell(const struct scene *sc, const struct star *s)
+{
+	long cx = (long)s->x / STAR_CELL, cy = (long)s->y / STAR_CELL;
+
+	cx = cx < 0 ? 0 : cx >= sc->ncx ? sc->ncx - 1 : cx;
+	cy = cy < 0 ? 0 : cy >= sc->ncy ? sc->ncy - 1 : cy;
+	return (size_t)(cy * sc->ncx + cx);
 }
 
 static int build_scene(struct scene *sc, long w, long h, uint64_t seed)
@@ -541,7 +550,7 @@ static int build_scene(struct scene *sc, long w, long h, uint64_t seed)
 		c->cs = cos(a);
 		c->sn = sin(a);
 		memcpy(c->col, body[kind], sizeof(c->col));
-		memcpy(c->fil, rim[kind], sizeof(c->fil));
+		memcpy(c->tint, rim[kind], sizeof(c->tint));
 		c->level = (float)rng_range(&r, 0.035, 0.06);
 		c->seed = (uint32_t)rng_next(&r);
 	}
@@ -619,8 +628,7 @@ static int build_scene(struct scene *sc, long w, long h, uint64_t seed)
 	if (!count || !sc->stars)
 		goto fail;
 	for (size_t i = 0; i < n; i++)
-		count[(size_t)((long)tmp[i].y / STAR_CELL * sc->ncx +
-			       (long)tmp[i].x / STAR_CELL) + 1]++;
+		count[star_cell(sc, &tmp[i]) + 1]++;
 	for (long i = 0; i < sc->ncx * sc->ncy; i++)
 		count[i + 1] += count[i];
 	sc->cell_start = count;
@@ -631,13 +639,8 @@ static int build_scene(struct scene *sc, long w, long h, uint64_t seed)
 		if (!fill)
 			goto fail;
 		memcpy(fill, count, (size_t)(sc->ncx * sc->ncy) * sizeof(*fill));
-		for (size_t i = 0; i < n; i++) {
-			size_t cell = (size_t)((long)tmp[i].y / STAR_CELL *
-					       sc->ncx +
-					       (long)tmp[i].x / STAR_CELL);
-
-			sc->stars[fill[cell]++] = tmp[i];
-		}
+		for (size_t i = 0; i < n; i++)
+			sc->stars[fill[star_cell(sc, &tmp[i])]++] = tmp[i];
 		free(fill);
 	}
 	free(tmp);
@@ -1228,7 +1231,9 @@ static int parse_long(const char *opt, const char *s, long lo, long hi,
 	}
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
+	/* strtol also takes blanks and '+': only plain decimals are wanted. */
+	if (!(isdigit((unsigned char)s[0]) || s[0] == '-') || errno ||
+	    end == s || *end || v < lo || v > hi) {
 		fprintf(stderr, "mksample: %s: expected an integer in %ld..%ld, got '%s'\n",
 			opt, lo, hi, s);
 		return -1;
@@ -1242,7 +1247,7 @@ static int parse_levels(const char *s, int *a, int *b)
 	char *end;
 	long x, y;
 
-	if (!s)
+	if (!s || !isdigit((unsigned char)s[0]))
 		return -1;
 	errno = 0;
 	x = strtol(s, &end, 10);
@@ -1255,6 +1260,8 @@ static int parse_levels(const char *s, int *a, int *b)
 	if (*end != '-')
 		return -1;
 	s = end + 1;
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
 	y = strtol(s, &end, 10);
 	if (errno || end == s || *end || y < x || y > 64)
 		return -1;
@@ -1338,7 +1345,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 			errno = 0;
 			s = val ? strtoull(val, &end, 10) : 0;
-			if (!val || errno || end == val || *end || *val == '-') {
+			if (!val || !isdigit((unsigned char)val[0]) || errno ||
+			    end == val || *end) {
 				fprintf(stderr, "mksample: --seed expects an unsigned integer\n");
 				return -1;
 			}

@@ -232,7 +232,7 @@ cmd=$1 STATE=$2
 case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
 case $cmd in
   start)  [ $# -ge 4 ] || usage; mkdir -p "$STATE"; cmd_start "${@:3}" ;;
-  stop)   [ $# -eq 2 ] || usage; [ -d "$STATE" ] || die "no state dir $STATE"; cmd_stop ;;
+  stop)   [ $# -eq 2 ] || usage; [ -d "$STATE" ] || exit 0; cmd_stop ;;
   status) [ $# -eq 2 ] || usage
           if alive; then read -r pid _ <"$STATE/nginx.pid"; echo "running pid $pid $(cat "$STATE/url" 2>/dev/null)"
           else echo "stopped"; exit 1; fi ;;

@@ -22,7 +22,11 @@
 # (Swift requires x-amz-content-sha256 and curl 7.88 does not add it.)
 # Files: STATE_DIR/etc (confs, rings), STATE_DIR/srv/d1 (data; the file
 # system must support user xattrs), STATE_DIR/pids, STATE_DIR/*.log,
-# STATE_DIR/endpoint. Swift always also reads /etc/swift/swift.conf.
+# STATE_DIR/endpoint, STATE_DIR/start-ms (how long start took: ~2.6-4 s
+# alone on 2 cores, ~6 s when two start at once). Swift always also reads
+# /etc/swift/swift.conf. Unsigned requests are not S3 to Swift (400 HTML).
+# Data persists across stop/start on the same STATE_DIR.
+# Env: SWIFT_READY_TIMEOUT (s, default 30), SWIFT_SH_DEBUG=1 (trace readiness).
 # Needs: swift swift-proxy swift-object swift-container swift-account
 # memcached python3-swift curl (tests/scripts/install-deps.sh).
 set -euo pipefail
@@ -314,7 +318,7 @@ STATE=$2
 case "$STATE" in /*) ;; *) STATE="$PWD/$STATE" ;; esac
 case $cmd in
   start)  [ $# -eq 3 ] || usage; cmd_start "$3" ;;
-  stop)   [ $# -eq 2 ] || usage; [ -d "$STATE" ] || die "no state dir $STATE"; stop_all ;;
+  stop)   [ $# -eq 2 ] || usage; [ -d "$STATE" ] || exit 0; stop_all ;;
   status) [ $# -eq 2 ] || usage; cmd_status ;;
   *) usage ;;
 esac

@@ -104,22 +104,25 @@ static struct cache *mkcache(size_t tiles, size_t bytes, struct gen_map *g)
 	return c;
 }
 
-/* A temporary directory for generation files, removed by rmtmp(). */
+/* A temporary directory for a generation file, removed even if a test fails. */
 static char tmpdir[64];
 static char tmppath[128];
 
-static const char *mktmp(void)
+static int mktmp(void **state)
 {
+	(void)state;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/aptest-cache.XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
+	if (!mkdtemp(tmpdir))
+		return -1;
 	snprintf(tmppath, sizeof(tmppath), "%s/gen", tmpdir);
-	return tmppath;
+	return 0;
 }
 
-static void rmtmp(void)
+static int rmtmp(void **state)
 {
+	(void)state;
 	unlink(tmppath);
-	rmdir(tmpdir);
+	return rmdir(tmpdir);
 }
 
 /* ---- sizing and bounds ---- */
@@ -303,7 +306,7 @@ static void test_put_existing_key_replaces(void **state)
 
 static void test_put_same_tile_twice_is_a_touch(void **state)
 {
-	struct cache *c;
+	struct cache *c, *other;
 	struct tile *t = mktile(nkey(1, 0), 10, 1);
 
 	(void)state;
@@ -314,6 +317,12 @@ static void test_put_same_tile_twice_is_a_touch(void **state)
 	check(c);
 	assert_int_equal(t->refs, 2);		/* ours + one of the cache */
 	assert_ptr_equal(c->head, t);
+	/* its links belong to c: another cache must refuse it */
+	other = mkcache(10, BIG, NULL);
+	assert_false(cache_put(other, t, 0));
+	assert_int_equal(other->count, 0);
+	check(c);
+	cache_free(other);
 	tile_unref(t);
 	cache_free(c);
 }
@@ -482,7 +491,7 @@ static void test_clear_dataset_bumps_and_drops(void **state)
 
 static void test_sync_sees_bump_of_other_process(void **state)
 {
-	const char *path = mktmp();
+	const char *path = tmppath;
 	struct gen_map *mine = NULL, *other = NULL;
 	struct cache *c;
 	size_t n, b;
@@ -516,7 +525,6 @@ static void test_sync_sees_bump_of_other_process(void **state)
 	cache_free(c);
 	gen_close(mine);
 	gen_close(other);
-	rmtmp();
 }
 
 static void test_slot_collision_clears_neighbour_only(void **state)
@@ -639,6 +647,49 @@ static void test_many_keys_in_one_bucket(void **state)
 	cache_clear(c);
 	check(c);
 	assert_null(c->buckets[0]);
+	cache_free(c);
+}
+
+/* Keys that differ in one field only, forced into one chain: the equality
+ * test, not the hash, must tell them apart. */
+static void test_one_field_apart_in_one_bucket(void **state)
+{
+	struct cache *c;
+
+	(void)state;
+	c = mkcache(2, BIG, NULL);	/* 4 buckets: a neighbour is easy to find */
+	for (int field = 0; field < 5; field++) {
+		struct tilekey base, v;
+		struct tile *t;
+
+		/* move the base until its variant lands in the same bucket */
+		for (uint32_t d = 0; d < 1000; d++) {
+			base = v = key(5, 9, 100 + d, 200, FMT_PNG);
+			switch (field) {
+			case 0: v.dataset++; break;
+			case 1: v.z++; break;
+			case 2: v.x = 5000; break;
+			case 3: v.y++; break;
+			default: v.fmt = FMT_WEBP; break;
+			}
+			if (bucket_of(c, &v) == bucket_of(c, &base))
+				break;
+		}
+		assert_ptr_equal(bucket_of(c, &v), bucket_of(c, &base));
+		assert_true(put(c, base, 1, 'b'));
+		assert_true(put(c, v, 1, 'v'));
+		check(c);
+		assert_int_equal(c->count, 2);
+		t = cache_get(c, &base);
+		assert_non_null(t);
+		assert_int_equal(t->data[0], 'b');
+		tile_unref(t);
+		t = cache_get(c, &v);
+		assert_non_null(t);
+		assert_int_equal(t->data[0], 'v');
+		tile_unref(t);
+		cache_clear(c);
+	}
 	cache_free(c);
 }
 
@@ -823,11 +874,12 @@ int main(void)
 		cmocka_unit_test(test_put_with_stale_gen_refused),
 		cmocka_unit_test(test_bump_then_get_returns_null_and_frees),
 		cmocka_unit_test(test_clear_dataset_bumps_and_drops),
-		cmocka_unit_test(test_sync_sees_bump_of_other_process),
+		cmocka_unit_test_setup_teardown(test_sync_sees_bump_of_other_process, mktmp, rmtmp),
 		cmocka_unit_test(test_slot_collision_clears_neighbour_only),
 		cmocka_unit_test(test_evicted_tile_readable_until_unref),
 		cmocka_unit_test(test_cache_free_keeps_referenced_tiles),
 		cmocka_unit_test(test_many_keys_in_one_bucket),
+		cmocka_unit_test(test_one_field_apart_in_one_bucket),
 		cmocka_unit_test(test_hash_spreads_neighbour_tiles),
 		cmocka_unit_test(test_stats_counters),
 		cmocka_unit_test(test_etag_is_sha256_prefix),

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Integration: the bucket back-end against real servers.
+#  - OpenStack Swift + s3api (checks SigV4 signatures): byte-exact tiles and
+#    metadata from the bucket, wrong secret refused, the bucket going away
+#    mid-run (local fallback within the timeout, degradation in health,
+#    recovery after restart);
+#  - nginx over TLS + HTTP/2 with its own CA: sequential misses reuse one
+#    connection, an untrusted certificate is refused unless the CA is set;
+#  - faultd for what real servers will not do on demand: truncated body,
+#    stalled body, 500-then-200, oversize object.
+source "$(dirname "$0")/lib.sh"
+SCRIPTS=$IT_ROOT/tests/scripts
+FAULTD=$BUILD_DIR/tests/fault/faultd
+
+DATA=$STATE/data	# what we upload to the bucket
+LOCAL=$STATE/local	# the fallback tree
+make_fixture "$DATA"
+mv "$DATA/tiles/1/10/2/1.jpg" "$STATE/1-10-2-1.jpg"	# in no bucket
+"$MKSAMPLE" --out "$DATA" --id 5 --width 600 --height 400 --seed 5 --quiet	# bucket only
+mkdir -p "$LOCAL"
+cp -r "$DATA/metadata" "$LOCAL/"
+mkdir -p "$LOCAL/tiles/1/10/0" && cp "$DATA/tiles/1/10/0/0.jpg" "$LOCAL/tiles/1/10/0/0.jpg"
+mkdir -p "$LOCAL/tiles/1/9/1" && cp "$DATA/tiles/1/9/1/0.jpg" "$LOCAL/tiles/1/9/1/0.jpg"
+rm -rf "$LOCAL/metadata/datasets/5.json"
+
+# ---- Swift ------------------------------------------------------------------
+SW=$STATE/swift
+start_swift() {
+	local i
+	for i in 1 2 3 4 5; do
+		SWPORT=${SWPORT:-$(free_port)}
+		if bash "$SCRIPTS/swift.sh" start "$SW" "$SWPORT" > "$STATE/swift-start.log" 2>&1; then
+			return 0
+		fi
+		unset SWPORT
+	done
+	return 1
+}
+stop_swift() { bash "$SCRIPTS/swift.sh" stop "$SW" >/dev/null 2>&1 || true; }
+trap 'stop_swift; cleanup' EXIT
+if ! start_swift; then
+	fail "Swift + s3api starts" "$(tail -5 "$STATE/swift-start.log")"
+	finish; exit 1
+fi
+pass "Swift + s3api starts (signature-checking S3 on 127.0.0.1:$SWPORT)"
+EP=http://127.0.0.1:$SWPORT
+bash "$SCRIPTS/s3mb.sh" "$EP" tiles > /dev/null 2>&1 || true
+n=0
+while IFS= read -r f; do
+	key=${f#"$DATA"/}
+	bash "$SCRIPTS/s3put.sh" "$EP" tiles "$key" "$f" || { fail "seed bucket" "$key"; break; }
+	n=$((n + 1))
+done < <(find "$DATA/metadata" "$DATA/tiles/1" "$DATA/tiles/2" "$DATA/tiles/5" -type f | sort)
+pass "seeded the bucket with $n objects"
+
+s3env() {	# the settings of a responder reading the Swift bucket
+	cat <<ENV
+USE_S3=true
+AWS_ACCESS_KEY_ID=test:tester
+AWS_SECRET_ACCESS_KEY=${1:-testing}
+AWS_BUCKET_NAME=tiles
+S3_ENDPOINT_URL=$EP
+LOCAL_STORAGE_DIR=$LOCAL
+SECRET_KEY=s3-it-secret
+TILE_CACHE_SHM=$STATE/gen.shm
+S3_TIMEOUT_MS=2000
+S3_CONNECT_TIMEOUT_MS=1000
+S3_FAILURE_THRESHOLD=2
+S3_COOLDOWN_SECONDS=2
+S3_MAX_RETRIES=1
+TILE_CACHE_MAX_TILES=0
+METADATA_CACHE_TTL=0
+ENV
+}
+one() {	# one REQUEST [--header ...]: one request through --request mode; sets STATUS, OUT
+	env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" ENV_FILE="$STATE/one.env" \
+		"$BIN" --request "$@" > "$STATE/one.out" 2> "$STATE/one.err"
+	STATUS=$(head -1 "$STATE/one.out" | awk '{print $2}')
+	sed '1,/^\r$/d' "$STATE/one.out" > "$STATE/one.body"
+	grep -qi "^$" "$STATE/one.out"
+}
+src_of() { grep -ai '^X-Tile-Source:' "$STATE/one.out" | cut -d' ' -f2 | tr -d '\r'; }
+
+s3env > "$STATE/one.env"
+one 'GET /api/tiles/1/10/1/1.jpg'
+expect "bucket tile is 200" "$STATUS" 200
+expect "X-Tile-Source: r2" "$(src_of)" r2
+check "bucket tile is byte-exact" cmp -s "$STATE/one.body" "$DATA/tiles/1/10/1/1.jpg"
+one 'GET /api/tiles/5/10/2/1.jpg'
+expect "dataset whose metadata exists only in the bucket is served" "$STATUS/$(src_of)" 200/r2
+check "that tile is byte-exact" cmp -s "$STATE/one.body" "$DATA/tiles/5/10/2/1.jpg"
+one 'GET /api/tiles/2/10/0/0.png' --header "Authorization: Bearer $("$MKTOKEN" s3-it-secret 7 600)"
+expect "private png from the bucket for its owner" "$STATUS/$(src_of)" 200/r2
+one 'GET /api/tiles/1/10/2/1.jpg' 
+expect "tile missing in the bucket in every format is 404" "$STATUS" 404
+
+mkdir -p "$LOCAL/tiles/1/10/2" && cp "$STATE/1-10-2-1.jpg" "$LOCAL/tiles/1/10/2/1.jpg"
+one 'GET /api/tiles/1/10/2/1.jpg'
+expect "tile only in the local tree is served from local after the bucket's 404s" "$STATUS/$(src_of)" 200/local
+rm -rf "$LOCAL/tiles/1/10/2"
+
+# wrong secret: Swift refuses the signature
+s3env wrong-secret > "$STATE/one.env"
+one 'GET /api/tiles/1/10/1/1.jpg'
+expect "wrong secret: refused by the server, no local copy -> 502" "$STATUS" 502
+expect_match "wrong secret: a clear log line" "$(cat "$STATE/one.err")" 'access denied.*AWS_SECRET_ACCESS_KEY'
+check "wrong secret: the secret is not logged" bash -c "! grep -q wrong-secret '$STATE/one.err'"
+one 'GET /api/tiles/1/10/0/0.jpg'
+expect "wrong secret: a tile present locally is still served" "$STATUS/$(src_of)" 200/local
+
+# the bucket goes away mid-run, behind a real lighttpd pool
+PORT=$(free_port)
+s3env > "$STATE/app.env"
+sed -e "s|/usr/local/sbin/astropixel-tiles|$BIN|" -e "s|/run/lighttpd/astropixel-tiles.sock|$STATE/fcgi.sock|" \
+    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$STATE/app.env|" \
+    -e 's|"max-procs" => 2|"max-procs" => 1|' \
+    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$STATE/ap.conf"
+mkdir -p "$STATE/www"
+cat > "$STATE/lighttpd.conf" <<CONF
+server.document-root = "$STATE/www"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$STATE/error.log"
+server.breakagelog = "$STATE/backend.log"
+include "$STATE/ap.conf"
+CONF
+lighttpd -D -f "$STATE/lighttpd.conf" > "$STATE/lighttpd.out" 2>&1 &
+LPID=$!; track $LPID
+BASE=http://127.0.0.1:$PORT/api/tiles
+wait_http "$BASE/health" || fail "lighttpd starts" "$(tail -3 "$STATE/error.log")"
+req GET "$BASE/1/10/0/0.jpg"
+expect "pool: bucket tile before the outage" "$STATUS/$(header X-Tile-Source)" 200/r2
+stop_swift
+t0=$(date +%s%3N)
+req GET "$BASE/1/10/0/0.jpg"
+t1=$(date +%s%3N)
+expect "bucket down: tile present locally is served from local" "$STATUS/$(header X-Tile-Source)" 200/local
+[ $((t1 - t0)) -lt 3500 ] && pass "bucket down: answered within the timeout ($((t1 - t0)) ms)" ||
+	fail "bucket down: answered within the timeout" "$((t1 - t0)) ms"
+t0=$(date +%s%3N)
+req GET "$BASE/1/10/1/1.jpg"
+t1=$(date +%s%3N)
+expect_match "bucket down, no local copy: 502 or 504" "$STATUS" '^50[24]$'
+[ $((t1 - t0)) -lt 3500 ] && pass "bucket down, no local copy: no hang ($((t1 - t0)) ms)" ||
+	fail "bucket down, no local copy: no hang" "$((t1 - t0)) ms"
+req GET "$BASE/health"
+expect "health reports the degradation" "$STATUS/$(json j.status)" 200/degraded
+expect_match "health says what is wrong" "$(body)" 'unreachable'
+t0=$(date +%s%3N)
+req GET "$BASE/1/9/1/0.jpg"
+t1=$(date +%s%3N)
+expect "circuit open: local tile served" "$STATUS/$(header X-Tile-Source)" 200/local
+[ $((t1 - t0)) -lt 300 ] && pass "circuit open: the dead bucket is skipped ($((t1 - t0)) ms)" ||
+	fail "circuit open: the dead bucket is skipped" "$((t1 - t0)) ms"
+start_swift || fail "Swift restarts" "$(tail -3 "$STATE/swift-start.log")"
+sleep 2.2	# S3_COOLDOWN_SECONDS
+ok=""
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	req GET "$BASE/1/10/0/0.jpg"
+	[ "$(header X-Tile-Source)" = r2 ] && { ok=1; break; }
+	sleep 0.5
+done
+[ -n "$ok" ] && pass "recovery: bucket tiles again after the restart" || fail "recovery" "still $(header X-Tile-Source)"
+req GET "$BASE/health"
+expect "health ok again" "$(json j.status)" ok
+stop_pid "$LPID"
+stop_swift
+
+# ---- nginx over TLS + HTTP/2 ---------------------------------------------------
+NG=$STATE/nginx
+NGPORT=$(free_port)
+bash "$SCRIPTS/origin-nginx.sh" start "$NG" "$NGPORT" "$DATA" --tls > "$STATE/nginx-start.log" 2>&1 ||
+	fail "nginx TLS origin starts" "$(tail -3 "$STATE/nginx-start.log")"
+trap 'bash "$SCRIPTS/origin-nginx.sh" stop "$NG" >/dev/null 2>&1; stop_swift; cleanup' EXIT
+h2env() {
+	s3env | grep -v -e S3_ENDPOINT_URL -e TILE_CACHE_MAX_TILES
+	echo "S3_ENDPOINT_URL=https://127.0.0.1:$NGPORT"
+	echo "TILE_CACHE_MAX_TILES=0"
+	[ -n "${1:-}" ] && echo "S3_CA_BUNDLE=$1"
+}
+h2env > "$STATE/one.env"
+one 'GET /api/tiles/1/10/1/1.jpg'
+expect "untrusted certificate (no CA configured) is refused" "$STATUS" 502
+expect_match "the refusal is logged" "$(cat "$STATE/one.err")" '(SSL|certificate)'
+h2env "$NG/ca.pem" > "$STATE/one.env"
+one 'GET /api/tiles/1/10/1/1.jpg'
+expect "with S3_CA_BUNDLE the TLS origin serves" "$STATUS/$(src_of)" 200/r2
+check "TLS tile byte-exact" cmp -s "$STATE/one.body" "$DATA/tiles/1/10/1/1.jpg"
+
+# one process, many sequential misses: one connection, HTTP/2
+h2env "$NG/ca.pem" > "$STATE/app.env"
+PORT=$(free_port)
+sed -i "s|server.port = .*|server.port = $PORT|" "$STATE/lighttpd.conf"
+: > "$NG/access.log"
+lighttpd -D -f "$STATE/lighttpd.conf" > "$STATE/lighttpd.out" 2>&1 &
+LPID=$!; track $LPID
+BASE=http://127.0.0.1:$PORT/api/tiles
+wait_http "$BASE/health" || fail "lighttpd (TLS origin) starts" "$(tail -3 "$STATE/error.log")"
+okc=0
+for t in 10/0/0 10/1/0 10/2/0 10/0/1 10/1/1 9/0/0 9/1/0 8/0/0 7/0/0 6/0/0 10/0/0 10/1/0; do
+	req GET "$BASE/1/$t.jpg"
+	[ "$STATUS/$(header X-Tile-Source)" = 200/r2 ] && okc=$((okc + 1))
+done
+expect "12 sequential misses all served from the TLS origin" "$okc" 12
+tiles_log=$(grep ' /tiles/tiles/' "$NG/access.log")
+conns=$(echo "$tiles_log" | awk '{print $1}' | sort -u | wc -l)
+expect "12 sequential misses reuse one TCP connection" "$conns" 1
+expect_match "the misses went over HTTP/2" "$(echo "$tiles_log" | awk '{print $NF}' | sort -u | tr '\n' ' ')" '^HTTP/2.0 $'
+stop_pid "$LPID"
+
+# ---- faultd: truncated, stalled, flaky, oversize ----------------------------------
+FPORT=$(free_port)
+"$FAULTD" "$FPORT" --max-seconds 120 --quiet > "$STATE/faultd.out" 2>&1 &
+FPID=$!; track $FPID
+wait_http "http://127.0.0.1:$FPORT/__stats" || fail "faultd starts" "$(cat "$STATE/faultd.out")"
+fenv() {	# fenv MODE: the bucket is named after the fault, so every key URL contains /MODE/
+	s3env | grep -v -e S3_ENDPOINT_URL -e AWS_BUCKET_NAME -e S3_TIMEOUT_MS
+	echo "S3_ENDPOINT_URL=http://127.0.0.1:$FPORT"
+	echo "AWS_BUCKET_NAME=$1"
+	echo "S3_TIMEOUT_MS=1500"
+}
+fenv truncated > "$STATE/one.env"
+one 'GET /api/tiles/1/10/1/1.jpg'
+expect "truncated body is never served (502)" "$STATUS" 502
+expect_match "truncation is named in the log" "$(cat "$STATE/one.err")" 'truncated|transfer closed|Partial'
+fenv truncated > "$STATE/one.env"
+one 'GET /api/tiles/1/10/0/0.jpg'
+expect "truncated body with a local copy: local served, not the partial bytes" "$STATUS/$(src_of)" 200/local
+check "  and the bytes are the local file" cmp -s "$STATE/one.body" "$LOCAL/tiles/1/10/0/0.jpg"
+fenv stall > "$STATE/one.env"
+t0=$(date +%s%3N)
+one 'GET /api/tiles/1/10/1/1.jpg'
+t1=$(date +%s%3N)
+expect "stalled body is a 504" "$STATUS" 504
+[ $((t1 - t0)) -lt 2300 ] && pass "stalled body answered within S3_TIMEOUT_MS ($((t1 - t0)) ms)" ||
+	fail "stalled body answered within S3_TIMEOUT_MS" "$((t1 - t0)) ms"
+curl -s "http://127.0.0.1:$FPORT/__reset" > /dev/null
+fenv flaky > "$STATE/one.env"
+one 'GET /api/tiles/1/10/1/1.jpg'
+expect "500 then 200: the retry succeeds" "$STATUS/$(src_of)" 200/r2
+req GET "http://127.0.0.1:$FPORT/__stats"
+expect "  the origin saw the retry (2 requests for that tile)" "$(json 'j.paths["/flaky/tiles/1/10/1/1.jpg"]')" 2
+fenv oversize > "$STATE/one.env"
+t0=$(date +%s%3N)
+one 'GET /api/tiles/1/10/1/1.jpg'
+t1=$(date +%s%3N)
+expect "oversize object is refused (502)" "$STATUS" 502
+expect_match "  refused before downloading it ($((t1 - t0)) ms)" "$(cat "$STATE/one.err")" 'larger than'
+fenv always500 > "$STATE/one.env"
+one 'GET /api/tiles/1/10/1/1.jpg'
+expect "persistent 500 after retries is a 502" "$STATUS" 502
+
+cat "$STATE"/*.log "$STATE/one.err" 2>/dev/null > "$STATE/all.log"
+check "no sanitizer report" asan_clean "$STATE/all.log"
+check "the S3 secret never reaches a log" bash -c "! grep -q 'AWS_SECRET_ACCESS_KEY=testing' '$STATE/all.log'"
+finish

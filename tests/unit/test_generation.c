@@ -1,0 +1,351 @@
+/*
+ * test_generation.c - shared generation counters (generation.h): processes
+ * that share a file see each other's bumps, creation is race-free, and a
+ * file that is not ours is refused and left untouched.
+ *
+ * The .c file is included to know the file's size and layout.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "generation.c"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/aptest-gen.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/gen", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char other[160];
+
+	(void)state;
+	unlink(path);
+	snprintf(other, sizeof(other), "%s/target", dir);
+	unlink(other);
+	snprintf(other, sizeof(other), "%s/sub", dir);
+	rmdir(other);
+	return rmdir(dir);
+}
+
+static void write_file(const char *p, int byte, size_t len, mode_t mode)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	char *b = malloc(len + 1);
+
+	assert_true(fd >= 0);
+	assert_non_null(b);
+	memset(b, byte, len);
+	assert_int_equal(write(fd, b, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	free(b);
+}
+
+/* Whether the file still holds len bytes equal to byte. */
+static bool file_is(const char *p, int byte, size_t len)
+{
+	unsigned char b[512];
+	size_t total = 0;
+	ssize_t n;
+	int fd = open(p, O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			if (b[i] != (unsigned char)byte) {
+				close(fd);
+				return false;
+			}
+		total += (size_t)n;
+	}
+	close(fd);
+	return total == len;
+}
+
+static void test_two_maps_on_one_file_share(void **state)
+{
+	struct gen_map *a = NULL, *b = NULL;
+
+	(void)state;
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &a), AP_OK);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &b), AP_OK);
+	assert_int_equal(gen_get(a, 42), 0);
+	assert_int_equal(gen_epoch(a), 0);
+	gen_bump(b, 42);
+	gen_bump(b, 42);
+	gen_bump(a, 7);
+	assert_int_equal(gen_get(a, 42), 2);
+	assert_int_equal(gen_get(b, 7), 1);
+	assert_int_equal(gen_get(a, 43), 0);
+	assert_int_equal(gen_epoch(a), 3);
+	assert_int_equal(gen_epoch(b), 3);
+	gen_close(a);
+	gen_close(b);
+}
+
+static void test_counters_survive_reopen(void **state)
+{
+	struct gen_map *g = NULL;
+
+	(void)state;
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_OK);
+	gen_bump(g, 1);
+	gen_close(g);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_OK);
+	assert_int_equal(gen_get(g, 1), 1);	/* a restarted process agrees */
+	gen_close(g);
+}
+
+static void test_unrelated_child_bump_seen_by_parent(void **state)
+{
+	struct gen_map *g = NULL;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_OK);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* a fresh mapping of its own, as an unrelated process has */
+		struct gen_map *mine = NULL;
+
+		if (gen_open(path, GEN_MODE_OWNER, &mine) != AP_OK)
+			_exit(1);
+		for (int i = 0; i < 3; i++)
+			gen_bump(mine, 5);
+		gen_close(mine);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(gen_get(g, 5), 3);
+	assert_int_equal(gen_epoch(g), 3);
+	gen_close(g);
+}
+
+static void test_processes_starting_together(void **state)
+{
+	enum { NPROC = 8, BUMPS = 2000 };
+	struct gen_map *g = NULL;
+	pid_t pids[NPROC];
+	int go[2], status;
+
+	(void)state;
+	/* all children block on the pipe, then race to create the file */
+	assert_int_equal(pipe(go), 0);
+	for (int i = 0; i < NPROC; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct gen_map *mine = NULL;
+			char c;
+
+			close(go[1]);
+			if (read(go[0], &c, 1) != 0)
+				_exit(2);
+			if (gen_open(path, GEN_MODE_OWNER, &mine) != AP_OK)
+				_exit(1);
+			for (int j = 0; j < BUMPS; j++)
+				gen_bump(mine, (uint32_t)(j % 3));
+			gen_close(mine);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+	for (int i = 0; i < NPROC; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_OK);
+	assert_int_equal(gen_epoch(g), NPROC * BUMPS);	/* no lost update */
+	assert_int_equal(gen_get(g, 0) + gen_get(g, 1) + gen_get(g, 2), NPROC * BUMPS);
+	gen_close(g);
+}
+
+static void test_bad_magic_refused_untouched(void **state)
+{
+	struct gen_map *g = (struct gen_map *)1;
+
+	(void)state;
+	write_file(path, 'x', GEN_FILE_SIZE, 0600);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_ERR_CONFIG);
+	assert_null(g);
+	assert_true(file_is(path, 'x', GEN_FILE_SIZE));	/* not "repaired" */
+}
+
+static void test_other_version_refused(void **state)
+{
+	struct gen_map *g = NULL;
+	struct gen_shm *s = calloc(1, sizeof(*s));
+	int fd;
+
+	(void)state;
+	assert_non_null(s);
+	header_init(s);
+	s->version = GEN_VERSION + 1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, s, sizeof(*s)), (ssize_t)sizeof(*s));
+	close(fd);
+	free(s);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_ERR_CONFIG);
+}
+
+static void test_wrong_size_refused_untouched(void **state)
+{
+	struct gen_map *g = NULL;
+
+	(void)state;
+	write_file(path, 'y', 100, 0600);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_ERR_CONFIG);
+	assert_true(file_is(path, 'y', 100));
+	write_file(path, 0, GEN_FILE_SIZE + 8, 0600);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_ERR_CONFIG);
+	assert_true(file_is(path, 0, GEN_FILE_SIZE + 8));
+}
+
+static void test_empty_or_zero_file_initialised(void **state)
+{
+	struct gen_map *g = NULL;
+
+	(void)state;
+	/* what a creator that died before or after growing the file leaves */
+	write_file(path, 0, 0, 0600);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_OK);
+	gen_close(g);
+	write_file(path, 0, GEN_FILE_SIZE, 0600);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_OK);
+	assert_true(header_valid(g->shm));
+	gen_close(g);
+}
+
+static void test_mode_honoured_despite_umask(void **state)
+{
+	struct gen_map *g = NULL;
+	struct stat st;
+	mode_t old = umask(027);
+
+	(void)state;
+	assert_int_equal(gen_open(path, GEN_MODE_GROUP, &g), AP_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	gen_close(g);
+	unlink(path);
+	umask(0);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	gen_close(g);
+	umask(old);
+}
+
+static void test_bad_mode_argument_refused(void **state)
+{
+	struct gen_map *g = NULL;
+
+	(void)state;
+	assert_int_equal(gen_open(path, 0666, &g), AP_ERR_CONFIG);
+	assert_int_equal(gen_open(path, 0644, &g), AP_ERR_CONFIG);
+	assert_int_equal(access(path, F_OK), -1);	/* nothing created */
+}
+
+static void test_world_writable_refused(void **state)
+{
+	struct gen_map *g = NULL;
+
+	(void)state;
+	write_file(path, 0, 0, 0666);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_ERR_CONFIG);
+}
+
+static void test_symlink_and_directory_refused(void **state)
+{
+	struct gen_map *g = NULL;
+	char target[160], sub[160];
+
+	(void)state;
+	snprintf(target, sizeof(target), "%s/target", dir);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &g), AP_ERR_IO);
+	assert_int_equal(access(target, F_OK), -1);	/* not created through it */
+	unlink(path);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(gen_open(sub, GEN_MODE_OWNER, &g), AP_ERR_IO);
+}
+
+static void test_unusable_path_then_private_fallback(void **state)
+{
+	struct gen_map *g = NULL, *p, *q;
+	char missing[160];
+
+	(void)state;
+	snprintf(missing, sizeof(missing), "%s/no/such/dir/gen", dir);
+	assert_int_equal(gen_open(missing, GEN_MODE_OWNER, &g), AP_ERR_IO);
+	assert_null(g);
+	p = gen_open_private();
+	q = gen_open_private();
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_int_equal(gen_get(p, 9), 0);
+	gen_bump(p, 9);
+	assert_int_equal(gen_get(p, 9), 1);
+	assert_int_equal(gen_epoch(p), 1);
+	assert_int_equal(gen_get(q, 9), 0);	/* private means private */
+	gen_close(p);
+	gen_close(q);
+	gen_close(NULL);
+}
+
+static void test_slot_shared_modulo_n(void **state)
+{
+	struct gen_map *g = gen_open_private();
+
+	(void)state;
+	gen_bump(g, 3);
+	assert_int_equal(gen_get(g, 3 + GEN_N_SLOTS), 1);
+	assert_int_equal(gen_get(g, 3 + 2 * GEN_N_SLOTS), 1);
+	assert_int_equal(gen_get(g, 4), 0);
+	gen_bump(g, UINT32_MAX);
+	assert_int_equal(gen_get(g, UINT32_MAX % GEN_N_SLOTS), 1);
+	gen_close(g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_two_maps_on_one_file_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counters_survive_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unrelated_child_bump_seen_by_parent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_processes_starting_together, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_magic_refused_untouched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_size_refused_untouched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_or_zero_file_initialised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mode_honoured_despite_umask, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_mode_argument_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_world_writable_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_and_directory_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unusable_path_then_private_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_shared_modulo_n, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
