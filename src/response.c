@@ -125,14 +125,15 @@ enum ap_err response_send(const struct response *res, struct sink *out)
 		return e;
 	if ((e = out_write(out, res->headers, res->hlen)))
 		return e;
-	if (res->status != 304) {
+	/* RFC 9110 8.6: never a Content-Length on 204 (OPTIONS) */
+	if (res->status != 304 && res->status != 204) {
 		n = snprintf(head, sizeof(head), "Content-Length: %zu\r\n", res->body_len);
 		if ((e = out_write(out, head, (size_t)n)))
 			return e;
 	}
 	if ((e = out_write(out, "\r\n", 2)))
 		return e;
-	if (!res->no_body && res->status != 304 && res->body)
+	if (!res->no_body && res->status != 304 && res->status != 204 && res->body)
 		e = out_write(out, res->body, res->body_len);
 	return e;
 }

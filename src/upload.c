@@ -1,0 +1,2 @@
+/* upload.c - placeholder until astropixel-sync lands. */
+#include "upload.h"
