@@ -308,4 +308,6 @@ void api_handle(struct app *a, struct request *req, struct response *res)
 		response_init(res);
 		response_error(res, req, AP_ERR_INTERNAL);
 	}
+	if (req->method == M_HEAD)
+		res->no_body = true;	/* every endpoint, errors included */
 }

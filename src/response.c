@@ -92,6 +92,8 @@ void response_error(struct response *res, const struct request *req, enum ap_err
 		response_header(res, "Allow", "%s", req->allow);
 	response_header(res, "Cache-Control", "no-store");
 	response_json(res, status, &b);
+	if (req && req->method == M_HEAD)
+		res->no_body = true;	/* HEAD: the length of the error, never its body */
 }
 
 static enum ap_err out_write(struct sink *out, const void *p, size_t n)

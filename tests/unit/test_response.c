@@ -194,6 +194,27 @@ static void method_not_allowed_carries_allow(void **state)
 	response_free(&res);
 }
 
+static void error_for_head_keeps_its_length_and_drops_its_body(void **state)
+{
+	struct request r = req_with_detail("tile 1/2/3 not found");
+	struct response res;
+	size_t n;
+	char *out, cl[64];
+
+	(void)state;
+	r.method = M_HEAD;
+	response_init(&res);
+	response_error(&res, &r, AP_ERR_NOT_FOUND);
+	assert_int_equal(res.status, 404);
+	assert_true(res.no_body);
+	out = sent(&res, &n);
+	snprintf(cl, sizeof(cl), "\r\nContent-Length: %zu\r\n", res.body_len);
+	assert_non_null(strstr(out, cl));
+	assert_memory_equal(out + n - 4, "\r\n\r\n", 4);
+	free(out);
+	response_free(&res);
+}
+
 static void error_keeps_headers_set_before_and_drops_the_tile(void **state)
 {
 	struct tilekey k = {.dataset = 1, .fmt = FMT_JPG};
@@ -465,6 +486,7 @@ int main(void)
 		cmocka_unit_test(detail_with_quotes_and_control_chars_is_valid_json),
 		cmocka_unit_test(unauthorized_carries_www_authenticate_bearer),
 		cmocka_unit_test(method_not_allowed_carries_allow),
+		cmocka_unit_test(error_for_head_keeps_its_length_and_drops_its_body),
 		cmocka_unit_test(error_keeps_headers_set_before_and_drops_the_tile),
 		cmocka_unit_test(response_json_takes_the_buffer),
 		cmocka_unit_test(send_writes_status_headers_length_blank_line_and_body),
