@@ -1,4 +1,142 @@
-/* upload.h - placeholder until astropixel-sync lands. */
+/*
+ * upload.h - make the bucket equal to the local tree, in parallel.
+ *
+ * One run goes through three phases, each driven by the caller's engine:
+ *
+ *   list     ListObjectsV2 (paged) under each dataset's prefixes
+ *            (tiles/{id}/ and metadata/datasets/{id}.json);
+ *   compare  merge the sorted local and bucket key lists: a key only local
+ *            is new, a key whose sizes differ changed, a key whose sizes
+ *            match is read once and skipped if its MD5 equals the ETag;
+ *   send     PUTs (and, with delete_gone, DELETEs) kept `workers` deep on
+ *            the engine - parallelism is transfers in flight, not threads.
+ *
+ * Order within a dataset (stages): a vanished metadata object is deleted
+ * first, then the tiles are uploaded, then the metadata (so a reader never
+ * sees metadata for tiles that are not there yet), then vanished tiles are
+ * deleted. A stage starts only when the earlier stages of its dataset have
+ * completed, and is held back (reported as failed) if any of them failed.
+ * Datasets proceed side by side, so a metadata object waiting for its tiles
+ * never idles the workers.
+ *
+ * Invariants: at most `workers` transfers in flight and at most
+ * UPLOAD_INFLIGHT_BYTES_MAX bytes of file bodies in memory at once (a file
+ * is read only when its body fits); a file is read from disk into memory
+ * once per PUT and re-checked (size, mtime, inode) after the PUT completed,
+ * so a file that changed meanwhile is reported, never silently uploaded
+ * half-old. Every PUT carries Content-MD5 and the signed SHA-256 of the
+ * body, so the bucket refuses bytes that are not the ones we hashed.
+ *
+ * Nothing here prints: the caller sees events and progress through the
+ * callbacks, and the failures at the end through upload_failures().
+ */
 #ifndef AP_UPLOAD_H
 #define AP_UPLOAD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "catalog.h"
+#include "error.h"
+#include "tilekey.h"
+
+#define UPLOAD_WORKERS_MAX 256		/* transfers in flight at most */
+/* Bytes of file bodies held in memory at once, whatever the worker count. */
+#define UPLOAD_INFLIGHT_BYTES_MAX (64u * 1024 * 1024)
+/* Larger files are refused: the server would never serve them. */
+#define UPLOAD_TILE_MAX_BYTES TILE_MAX_BYTES
+#define UPLOAD_META_MAX_BYTES META_MAX_BYTES
+#define UPLOAD_DATASETS_MAX 10000	/* datasets in one run */
+#define UPLOAD_OBJECTS_MAX 4000000u	/* local files + bucket objects in one run */
+#define UPLOAD_WHY_MAX 256		/* one failure reason */
+/* A PUT's deadline is S3_TIMEOUT_MS plus its size at this rate (slow uplinks). */
+#define UPLOAD_MIN_RATE_BPS (64 * 1024)
+#define UPLOAD_TILE_CACHE_CONTROL "public, max-age=31536000, immutable"
+/* Metadata changes (processing_status, name): caches must notice soon. */
+#define UPLOAD_META_CACHE_CONTROL "public, max-age=60"
+
+enum upload_phase { UP_LISTING, UP_COMPARING, UP_SENDING, UP_DONE };
+
+enum upload_ev {
+	UEV_UPLOADED,		/* key was PUT */
+	UEV_SKIPPED,		/* key is up to date in the bucket */
+	UEV_DELETED,		/* key was DELETEd */
+	UEV_FAILED,		/* key failed; why says why */
+	UEV_WOULD_UPLOAD,	/* dry run: key would be PUT (why: "new" or "changed") */
+	UEV_WOULD_DELETE,	/* dry run: key would be DELETEd */
+	UEV_NOTE,		/* no key: a remark about the tree (why) */
+};
+
+struct upload_event {
+	enum upload_ev kind;
+	const char *key;	/* NULL for UEV_NOTE */
+	unsigned long long bytes;
+	const char *why;	/* reason, or NULL */
+	double seconds;		/* transfer time, retries included */
+	int attempts;
+};
+
+struct upload_stats {
+	enum upload_phase phase;
+	unsigned long long local_objects, bucket_objects;
+	unsigned long long compared, to_compare;	/* UP_COMPARING progress */
+	/* the plan: objects to send (PUT + DELETE) and bytes to PUT */
+	unsigned long long objects_total, bytes_total;
+	unsigned long long objects_done, bytes_done;	/* of the plan, finished */
+	unsigned long long uploaded, skipped, deleted, failed;
+	unsigned long long not_sent;	/* left when interrupted or aborted */
+	unsigned long long untouched;	/* in the bucket, gone locally, no --delete */
+	unsigned inflight;
+	size_t inflight_bytes;
+	bool interrupted;	/* stop flag seen */
+	bool aborted;		/* gave up (access denied, storage down) */
+};
+
+struct upload_opts {
+	const char *local_dir;
+	unsigned workers;	/* 1..UPLOAD_WORKERS_MAX */
+	bool dry_run;		/* list and compare, send nothing */
+	bool delete_gone;	/* DELETE bucket objects gone locally */
+	long timeout_ms;	/* deadline of one request, retries included (PUTs: plus
+				 * their size at UPLOAD_MIN_RATE_BPS) */
+	int max_retries;
+	/* set (from a signal handler) to stop: nothing new is sent, transfers
+	 * in flight get UPLOAD_STOP_GRACE_MS to finish; a value >= 2 cancels them */
+	const volatile sig_atomic_t *stop;
+	void (*event)(const struct upload_event *ev, void *ud);	/* may be NULL */
+	void (*progress)(const struct upload_stats *st, void *ud);	/* often; may be NULL */
+	void *ud;
+};
+
+#define UPLOAD_STOP_GRACE_MS 5000
+
+struct engine;
+struct s3;
+struct upload;
+
+/* Dataset ids found under local_dir (metadata/datasets/{id}.json and
+ * tiles/{id}/), sorted, without duplicates. */
+enum ap_err upload_find_datasets(const char *local_dir, uint32_t *ids, size_t cap, size_t *n,
+				 char *why, size_t whylen) AP_WARN_UNUSED;
+
+enum ap_err upload_new(const struct upload_opts *o, struct engine *e, struct s3 *s,
+		       struct upload **out) AP_WARN_UNUSED;
+void upload_free(struct upload *u);
+/* Scans the local files of a dataset; AP_ERR_NOT_FOUND if it has none. */
+enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why,
+			       size_t whylen) AP_WARN_UNUSED;
+/*
+ * Lists, compares and sends (or, dry run, reports what it would send).
+ * AP_OK when the run went through: objects may still have failed, or the
+ * stop flag cut it short (see the stats). Otherwise why says what ended it:
+ * during the listing nothing was sent (AP_ERR_FORBIDDEN: the bucket refused
+ * the credentials); during sending the stats tell what was done before.
+ */
+enum ap_err upload_run(struct upload *u, char *why, size_t whylen) AP_WARN_UNUSED;
+const struct upload_stats *upload_stats(const struct upload *u);
+/* Calls fn for each failed key, in key order of each dataset. */
+void upload_failures(const struct upload *u, void (*fn)(const char *key, const char *why,
+							 void *ud), void *ud);
+
 #endif

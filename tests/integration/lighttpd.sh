@@ -3,6 +3,7 @@
 # processes) from deploy/lighttpd/astropixel-tiles.conf, local storage.
 # Covers SPEC 3.1, 3.6, 4 and the bad-input list through real HTTP.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/smoke.sh"
 
 start_lighttpd() {	# ENV_FILE_CONTENT in $STATE/app.env already
 	PORT=$(free_port)
@@ -155,6 +156,9 @@ req GET "$BASE/1/10/1/1.jpg"
 expect "still serving after bad input (tile)" "$STATUS" 200
 alive=$(pgrep -f -- "$BIN" | wc -l)
 expect "both responder processes are alive" "$alive" 2
+
+# ---- the smoke suite shared with apache.sh and nginx.sh --------------------
+run_smoke "$BASE" it-secret-key
 
 stop_pid "$LPID"
 cat "$STATE"/error.log "$STATE"/backend.log "$STATE"/lighttpd.out > "$STATE/all.log" 2>/dev/null

@@ -1,0 +1,42 @@
+# Shared helpers of the benchmarks (sourced). Benchmarks print figures and
+# ratios against a reference measured in the same script; they assert
+# nothing. They use the optimised build without sanitizers (_build/plain).
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export BUILD_DIR=${PLAIN_BUILD_DIR:-$BENCH_ROOT/_build/plain}
+source "$BENCH_ROOT/tests/integration/lib.sh"
+set +e
+SCRIPTS=$BENCH_ROOT/tests/scripts
+
+machine() {
+	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+}
+# median of numbers on stdin
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# lighttpd_pool NAME BIN_CMD PROCS ENVFILE: starts lighttpd with one fastcgi
+# pool on /api/tiles; sets PORT, BASE, LPID
+lighttpd_pool() {
+	local name=$1 bin=$2 procs=$3 envfile=$4
+	PORT=$(free_port)
+	mkdir -p "$STATE/www"
+	cat > "$STATE/$name.conf" <<CONF
+server.document-root = "$STATE/www"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$STATE/$name.error.log"
+server.breakagelog = "$STATE/$name.backend.log"
+server.max-keep-alive-requests = 100000
+server.modules += ( "mod_fastcgi" )
+fastcgi.server = ( "/api/tiles" => ((
+	"bin-path" => "$bin",
+	"socket" => "$STATE/$name.sock",
+	"check-local" => "disable",
+	"max-procs" => $procs,
+	"bin-environment" => ( "ENV_FILE" => "$envfile"${NULL_ENV:+, \"${NULL_ENV%%=*}\" => \"${NULL_ENV#*=}\"} ),
+)))
+CONF
+	lighttpd -D -f "$STATE/$name.conf" > "$STATE/$name.out" 2>&1 &
+	LPID=$!
+	track "$LPID"
+	BASE=http://127.0.0.1:$PORT/api/tiles
+	wait_http "$BASE/health" 100 || wait_http "$BASE/x" 30
+}
