@@ -69,8 +69,9 @@ static const struct opt opts[] = {
 	 "How long the bucket is skipped after repeated failures."},
 	{"S3_MAX_HOST_CONNECTIONS", T_INT, O(max_host_conns), "100", 1, 1000, 0,
 	 "Connections per bucket host at most."},
-	{"S3_MAX_CONCURRENT_STREAMS", T_INT, O(max_streams), "50", 1, 1000, 0,
-	 "HTTP/2 streams per connection at most."},
+	{"S3_MAX_CONCURRENT_STREAMS", T_INT, O(max_streams), "100", 1, 1000, 0,
+	 "Transfers in flight per process at most: HTTP/2 streams on one connection "
+	 "(more wait their turn). At least BATCH_MAX_TILES keeps a viewport to one round trip."},
 	{"DNS_CACHE_TTL", T_INT, O(dns_ttl_s), "3600", 0, 86400, 0,
 	 "Seconds a resolved bucket address is reused."},
 	{"S3_CONN_MAX_AGE", T_INT, O(conn_max_age_s), "600", 1, 86400, 0,

@@ -1,10 +1,19 @@
 /*
  * engine.c - curl_multi transfers with retries and body validation.
  *
- * A transfer is on the engine's list from submit until it completes
- * (callback, then freed) or is cancelled (freed, no callback). While on the
- * list it is either RUNNING (its easy handle is in the multi) or WAITING
- * (backing off before a retry, easy handle removed from the multi).
+ * A transfer is on the engine's list (oldest first) from submit until it
+ * completes (callback, then freed) or is cancelled (freed, no callback).
+ * While on the list it is either RUNNING (its easy handle is in the multi)
+ * or WAITING (not in the multi: backing off before a retry until ready_ms,
+ * or queued for a slot).
+ *
+ * Admission: at most max_streams transfers are in the multi at once, the
+ * rest wait their turn in submission order. libcurl 7.88 opens a new
+ * connection for every transfer beyond a full HTTP/2 connection's stream
+ * limit (PIPEWAIT only waits for a connection whose protocol is not yet
+ * known), so without this a 100-tile batch on a 50-stream connection opens
+ * 51 TLS connections. With it, a process uses one connection to an HTTP/2
+ * origin, and up to max_streams to an HTTP/1.1 one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +52,9 @@ struct engine {
 	CURLM *multi;
 	CURLSH *share;
 	struct engine_opts o;
-	struct xfer *head;
-	unsigned active;
+	struct xfer *head, *tail;	/* oldest first */
+	unsigned active;	/* on the list */
+	unsigned in_multi;	/* RUNNING */
 	long connects;
 	unsigned long long rng;
 	bool dispatched;	/* a callback ran during this engine_run */
@@ -102,15 +112,26 @@ static void xfer_unlink(struct engine *e, struct xfer *x)
 		e->head = x->next;
 	if (x->next)
 		x->next->prev = x->prev;
+	else
+		e->tail = x->prev;
 	x->prev = x->next = NULL;
 	e->active--;
+}
+
+/* Takes a RUNNING transfer's easy handle out of the multi. */
+static void leave_multi(struct engine *e, struct xfer *x)
+{
+	if (x->state == X_RUNNING) {
+		curl_multi_remove_handle(e->multi, x->easy);
+		e->in_multi--;
+	}
+	x->state = X_WAITING;
 }
 
 static void xfer_free(struct xfer *x)
 {
 	if (x->easy) {
-		if (x->state == X_RUNNING)
-			curl_multi_remove_handle(x->eng->multi, x->easy);
+		leave_multi(x->eng, x);
 		curl_easy_cleanup(x->easy);
 	}
 	curl_slist_free_all(x->headers);
@@ -205,6 +226,19 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud)
 	return room;
 }
 
+/* libcurl rewinds the body itself when it resends on a fresh connection
+ * (a reused keep-alive connection that died, a refused HTTP/2 stream);
+ * without this it fails the PUT with "necessary data rewind wasn't possible". */
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+	struct xfer *x = ud;
+
+	if (origin != SEEK_SET || off < 0 || (size_t)off > x->body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->body_off = (size_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
 /* ---- submitting ----------------------------------------------------------- */
 
 static enum ap_err start_attempt(struct engine *e, struct xfer *x)
@@ -220,9 +254,10 @@ static enum ap_err start_attempt(struct engine *e, struct xfer *x)
 	x->body_off = 0;
 	x->res.attempts++;
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)left);
-	x->state = X_RUNNING;
 	if (curl_multi_add_handle(e->multi, x->easy) != CURLM_OK)
 		return AP_ERR_INTERNAL;
+	x->state = X_RUNNING;
+	e->in_multi++;
 	return AP_OK;
 }
 
@@ -298,18 +333,23 @@ enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->body_len);
 	} else if (strcmp(s->method, "GET") != 0) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
 	}
-	x->next = e->head;
-	if (e->head)
-		e->head->prev = x;
-	e->head = x;
+	x->state = X_WAITING;
+	x->ready_ms = x->started_ms;
+	x->prev = e->tail;
+	if (e->tail)
+		e->tail->next = x;
+	else
+		e->head = x;
+	e->tail = x;
 	e->active++;
-	if (start_attempt(e, x)) {
+	if (e->in_multi < (unsigned)e->o.max_streams && start_attempt(e, x)) {
 		xfer_unlink(e, x);
-		x->state = X_WAITING;	/* not in the multi */
 		xfer_free(x);
 		return AP_ERR_INTERNAL;
 	}
@@ -395,8 +435,7 @@ static void on_finished(struct engine *e, struct xfer *x, CURLcode code)
 	curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	e->connects += connects;
-	curl_multi_remove_handle(e->multi, x->easy);
-	x->state = X_WAITING;	/* out of the multi, until restarted */
+	leave_multi(e, x);	/* until restarted */
 	r->status = status;
 	r->err = AP_OK;
 	r->error[0] = '\0';
@@ -434,14 +473,24 @@ static void on_finished(struct engine *e, struct xfer *x, CURLcode code)
 	complete(e, x);
 }
 
+/* Starts waiting transfers whose time has come, oldest first, while slots
+ * are free; a transfer whose deadline passed while queued times out. */
 static void restart_ready(struct engine *e, long long now)
 {
 	for (struct xfer *x = e->head, *next; x; x = next) {
 		next = x->next;
 		if (x->state != X_WAITING || x->ready_ms > now)
 			continue;
+		if (now >= x->deadline_ms) {
+			x->res.err = AP_ERR_TIMEOUT;
+			snprintf(x->res.error, sizeof(x->res.error),
+				 "timed out waiting for a connection slot");
+			complete(e, x);
+			continue;
+		}
+		if (e->in_multi >= (unsigned)e->o.max_streams)
+			continue;	/* still scanned: deadlines */
 		if (start_attempt(e, x)) {
-			x->state = X_WAITING;
 			x->res.err = AP_ERR_INTERNAL;
 			snprintf(x->res.error, sizeof(x->res.error), "cannot restart transfer");
 			complete(e, x);
@@ -449,13 +498,19 @@ static void restart_ready(struct engine *e, long long now)
 	}
 }
 
-static long long next_ready(struct engine *e)
+/* When engine_run must look at the wait list again: the next backoff end,
+ * or the next deadline of a queued transfer. */
+static long long next_ready(struct engine *e, long long now)
 {
-	long long t = -1;
+	long long t = -1, when;
 
-	for (struct xfer *x = e->head; x; x = x->next)
-		if (x->state == X_WAITING && (t < 0 || x->ready_ms < t))
-			t = x->ready_ms;
+	for (struct xfer *x = e->head; x; x = x->next) {
+		if (x->state != X_WAITING)
+			continue;
+		when = x->ready_ms > now ? x->ready_ms : x->deadline_ms;
+		if (t < 0 || when < t)
+			t = when;
+	}
 	return t;
 }
 
@@ -505,7 +560,7 @@ void engine_run(struct engine *e, int timeout_ms, struct pollfd *extra, unsigned
 		if (now >= until)
 			break;
 		wait = (long)(until - now);
-		ready = next_ready(e);
+		ready = next_ready(e, now);
 		if (ready >= 0 && ready - now < wait)
 			wait = ready - now < 0 ? 0 : (long)(ready - now);
 		for (unsigned i = 0; i < nextra; i++) {

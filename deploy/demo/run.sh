@@ -26,7 +26,7 @@ fi
 
 # the viewer (static) next to the API
 if [ -d deploy/viewer ]; then
-	bash deploy/viewer/build.sh "$DEMO/www" >/dev/null
+	bash deploy/viewer/build.sh "$DEMO/www" "$DEMO/data/metadata/datasets" >/dev/null
 else
 	echo '<!doctype html><p>astropixel-tiles demo: try <a href="/api/tiles/1/0/0/0.jpg">/api/tiles/1/0/0/0.jpg</a></p>' > "$DEMO/www/index.html"
 fi
@@ -57,7 +57,8 @@ cat <<MSG
 
 astropixel-tiles is serving the sample on $B  (Ctrl-C stops; log: $DEMO/error.log)
 
-  viewer          $B/
+  viewer          $B/            (dataset 2 is private: paste the token below
+                                   into "Access token")
   a tile          $B/api/tiles/1/0/0/0.jpg
   a deeper tile   $B/api/tiles/1/8/10/5.jpg
   batch           $B/api/tiles/1/batch?tiles=8/10/5.jpg&tiles=8/11/5.jpg&tiles=9/20/10.jpg
@@ -65,6 +66,7 @@ astropixel-tiles is serving the sample on $B  (Ctrl-C stops; log: $DEMO/error.lo
   health          $B/api/tiles/health
   private (401)   $B/api/tiles/2/0/0/0.jpg
   private, owner  $B/api/tiles/2/0/0/0.jpg?token=$TOKEN
+  owner 1 token   $TOKEN
 
   try: curl -i $B/api/tiles/1/8/10/5.jpg   (twice: X-Tile-Source local, then memory-cache)
 

@@ -33,6 +33,7 @@ flock -w 600 9 || die "another build holds $LOCK for more than 10 minutes"
 stale() {
 	[ -f "$OSD/openseadragon.min.js" ] || return 0
 	[ -f "$HERE/node_modules/.package-lock.json" ] || return 0
+	[ -f "$HERE/node_modules/playwright-core/package.json" ] || return 0	# the browser test needs it
 	[ "$HERE/package-lock.json" -nt "$HERE/node_modules/.package-lock.json" ] && return 0
 	[ "$HERE/package.json" -nt "$HERE/node_modules/.package-lock.json" ] && return 0
 	return 1

@@ -190,9 +190,13 @@
 			return [`The tile server answered HTTP ${status}`, detail || 'Try again in a moment.'];
 		}
 	}
+	function closeImage() {
+		viewer.close();
+		el.viewer.classList.add('no-image');	/* no empty navigator box */
+	}
 	function denyAccess(d, status, detail) {
 		state.access = 'denied';
-		if (viewer) viewer.close();
+		closeImage();
 		clearStats();
 		const [title, text] = accessMessage(d, status, detail);
 		showMessage(title, text, status === 401 || status === 403 ? 'auth' : 'error');
@@ -290,6 +294,7 @@
 	});
 
 	viewer.addHandler('open', () => {
+		el.viewer.classList.remove('no-image');
 		state.prefetchKey = '';
 		schedulePrefetch();
 	});
@@ -305,6 +310,7 @@
 	});
 	viewer.addHandler('tile-load-failed', (e) => {
 		if (e.maxReached === false) return;	/* it will be retried */
+		if (!e.tiledImage || e.tiledImage !== viewer.world.getItemAt(0)) return;	/* a closed image */
 		const d = state.current;
 		const st = e.tileRequest && e.tileRequest.status;
 		state.failed++;
@@ -324,7 +330,7 @@
 		} catch (e) {
 			if (seq !== state.seq) return false;
 			state.access = 'denied';
-			viewer.close();
+			closeImage();
 			showMessage('The tile server cannot be reached', `No answer from ${API}. Is the server running?`);
 			return false;
 		}
@@ -371,8 +377,7 @@
 	function reflectToken() {
 		const t = getToken();
 		el.token.value = t;
-		el.tokenHelp.textContent = t ? 'A token is set for this browser tab (sessionStorage).' :
-			'Kept for this browser tab only (sessionStorage).';
+		el.tokenHelp.textContent = t ? 'token set (this tab only)' : 'kept in this tab only';
 	}
 	el.tokenForm.addEventListener('submit', (ev) => {
 		ev.preventDefault();
@@ -421,7 +426,9 @@
 		for (const d of state.datasets) {
 			const o = document.createElement('option');
 			o.value = String(d.id);
-			o.textContent = `${d.name} — #${d.id}, ${d.width}×${d.height}${d.is_demo ? '' : ', private'}`;
+			const priv = !d.is_demo && !/private/i.test(d.name) ? ' (private)' : '';
+			o.textContent = `${d.name}${priv} — ${d.width}×${d.height}`;
+			o.title = `dataset ${d.id}, levels ${d.min_zoom}–${d.max_zoom}`;
 			el.select.appendChild(o);
 		}
 		el.pick.hidden = state.datasets.length === 0;

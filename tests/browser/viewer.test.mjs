@@ -28,10 +28,15 @@ let passed = 0, failed = 0;
 const ok = (d) => { passed++; console.log(`ok - ${d}`); };
 const notOk = (d, why) => { failed++; console.log(`not ok - ${d}: ${String(why).replace(/\s+/g, ' ').slice(0, 400)}`); };
 const check = (d, cond, why) => (cond ? ok(d) : notOk(d, why));
-const summary = () => { console.log(`${passed} passed, ${failed} failed`); return failed ? 1 : 0; };
+const summary = () => {
+	if (steps.length) console.log(`# seconds since start: ${steps.join(', ')}`);
+	console.log(`${passed} passed, ${failed} failed`);
+	return failed ? 1 : 0;
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T0 = Date.now();
-const step = (what) => console.log(`# ${((Date.now() - T0) / 1000).toFixed(1)} s: ${what}`);
+const steps = [];
+const step = (what) => steps.push(`${what} ${((Date.now() - T0) / 1000).toFixed(1)}`);
 
 if (!BASE) {
 	notOk('usage', 'node tests/browser/viewer.test.mjs BASE_URL');
@@ -133,7 +138,7 @@ try {
 	fs.rmSync(userDataDir, { recursive: true, force: true });
 	process.exit(summary());
 }
-ok(`chromium ${context.browser()?.version() ?? ''} starts (playwright-core, fresh profile)`.replace(' (', ' (').trim());
+ok(`chromium ${context.browser()?.version() ?? ''} starts (playwright-core, fresh profile)`);
 
 try {
 	await run();
@@ -143,6 +148,7 @@ try {
 	await context.close().catch(() => {});
 	fs.rmSync(userDataDir, { recursive: true, force: true });
 }
+step('end');
 process.exit(summary());
 
 async function run() {
@@ -180,8 +186,8 @@ async function run() {
 	step('zoom');
 	// ---- 2. zooming posts a prefetch of the new viewport (202)
 	const n0 = w.prefetch.length;
-	const zoomed = page.waitForResponse((r) => r.url().includes('/api/tiles/1/prefetch?') && r.request().method() === 'POST' &&
-		Date.now() > 0, { timeout: 10000 });
+	const zoomed = page.waitForResponse((r) => r.url().includes('/api/tiles/1/prefetch?') && r.request().method() === 'POST',
+		{ timeout: 10000 });
 	await page.evaluate(() => {
 		const v = window.astropixelViewer.viewer;
 		v.viewport.zoomBy(6, v.viewport.getCenter().plus(new OpenSeadragon.Point(0.1, 0.05)));
@@ -235,7 +241,6 @@ async function run() {
 	let hits = 0, seen = [];
 	for (let i = 0; i < 20 && hits === 0; i++) {
 		await sleep(500);
-		await page.evaluate(() => window.astropixelViewer && 0);
 		p = await panel(page);
 		seen.push(`${p.pid}:${p.hits}`);
 		hits = p.hits || 0;
@@ -308,6 +313,8 @@ async function run() {
 	msg = await message(priv);
 	check('"Forget" drops the token: the private message is back', /This dataset is private: enter a token/.test(msg) &&
 		await priv.evaluate(() => sessionStorage.getItem('astropixel-tiles.token') === null), `message '${msg}'`);
+	check('the private page logs no console errors but the refused requests (401/403)',
+		pw.errors.every((e) => /status of 40[13]/.test(e)), pw.errors.filter((e) => !/status of 40[13]/.test(e)).slice(0, 3).join(' | '));
 	await priv.close();
 
 	step('manual form');
@@ -330,4 +337,16 @@ async function run() {
 	check('the manual view is bookmarkable (?dataset=1&width=4096&height=2048)',
 		/dataset=1&width=4096&height=2048/.test(man.url()), man.url());
 	await man.close();
+
+	step('tile failures');
+	// ---- 6. tiles that fail: a visible error, not a silent hole
+	const bad = await context.newPage();
+	await bad.route(/\/api\/tiles\/1\/\d+\/0\/0\.jpg$/, (r) => r.fulfill({ status: 502,
+		contentType: 'application/json', body: '{"detail":"storage failed (test)"}' }));
+	await bad.goto(`${BASE}/?dataset=1`, { waitUntil: 'load' });
+	await bad.waitForSelector('#tile-errors:not([hidden])', { timeout: 15000 }).catch(() => {});
+	const banner = (await bad.locator('#tile-errors').isVisible()) ? await bad.locator('#tile-errors').innerText() : '';
+	check(`failing tiles show a visible error ("${banner}")`, /tiles? failed to load.*HTTP 502/.test(banner) &&
+		Number(await bad.locator('#v-failed').innerText()) > 0, `banner '${banner}'`);
+	await bad.close();
 }

@@ -22,7 +22,7 @@ esac
 
 # Node.js comes with the machine image (NodeSource); Debian's npm conflicts
 # with it, so it is only installed where no node exists at all.
-case "${1:-all}" in all) command -v node >/dev/null || want="$want nodejs npm" ;; esac
+case "${1:-all}" in all|demo) command -v node >/dev/null || want="$want nodejs npm" ;; esac
 
 missing=()
 for p in $want; do
