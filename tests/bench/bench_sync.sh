@@ -94,16 +94,17 @@ for i in 1 2 3; do	# two random ports: retry on a clash
 	start_nginx
 	sleep 0.3
 	kill -0 "$(cat "$NG/nginx.pid")" 2>/dev/null && wait_http "http://127.0.0.1:$NGPORT/probe/" 50 && break
-	echo "# nginx did not start: $(grep -m1 emerg "$NG/error.log")"
+	echo "# nginx did not start on $NGPORT/$NGTLSPORT: $(grep -m1 emerg "$NG/error.log") $(ss -tanp | grep -E ":($NGPORT|$NGTLSPORT) " | head -3)"
 	kill -TERM "$(cat "$NG/nginx.pid")" 2>/dev/null
 	: > "$NG/error.log"
 done
 
 
 # ---- runs -------------------------------------------------------------------------------
-# bench ORIGIN_LABEL ENDPOINT BUCKET WORKERS [extra env lines]: one run, one table row
-bench() {
-	local label=$1 ep=$2 bucket=$3 w=$4 extra=${5:-} t0 t1 rc line ops mbs conns=-
+# one ENDPOINT BUCKET WORKERS [extra env line]: one run into a fresh bucket;
+# prints "objects/s seconds connections status"
+one() {
+	local ep=$1 bucket=$2 w=$3 extra=${4:-} t0 t1 rc up conns=-
 	cat > "$STATE/run.env" <<ENV
 AWS_ACCESS_KEY_ID=test:tester
 AWS_SECRET_ACCESS_KEY=testing
@@ -119,36 +120,44 @@ ENV
 		> "$STATE/run.out" 2> "$STATE/run.err"
 	rc=$?
 	t1=$(date +%s%3N)
-	line=$(grep 'astropixel-sync: uploaded' "$STATE/run.err" | tail -1)
-	up=$(echo "$line" | sed -n 's/.*uploaded \([0-9]*\) .*/\1/p')
-	ops=$(awk -v n="${up:-0}" -v ms=$((t1 - t0)) 'BEGIN {printf "%.0f", n * 1000 / ms}')
-	mbs=$(awk -v b="$BYTES" -v n="${up:-0}" -v t="$NOBJ" -v ms=$((t1 - t0)) \
-		'BEGIN {printf "%.2f", b * n / t / 1e6 * 1000 / ms}')
-	case $label in nginx*) conns=$(awk '$2 == "PUT" {print $1}' "$NG/access.log" | sort -u | wc -l) ;; esac
-	printf '%-26s %7s %10s %8s %9.2f %6s %s\n' "$label" "$w" "$ops" "$mbs" \
-		"$(awk -v ms=$((t1 - t0)) 'BEGIN {print ms / 1000}')" "$conns" \
-		"$([ "$rc" = 0 ] && [ "${up:-0}" = "$NOBJ" ] || echo "(exit $rc, uploaded ${up:-0}: $(tail -1 "$STATE/run.err"))")"
+	up=$(sed -n 's/.*astropixel-sync: uploaded \([0-9]*\) .*/\1/p' "$STATE/run.err" | tail -1)
+	case $ep in *"$NGPORT"|*"$NGTLSPORT") conns=$(awk '$2 == "PUT" {print $1}' "$NG/access.log" | sort -u | wc -l) ;; esac
+	echo "$(awk -v n="${up:-0}" -v ms=$((t1 - t0)) 'BEGIN {printf "%.0f", n * 1000 / ms}') \
+$(awk -v ms=$((t1 - t0)) 'BEGIN {printf "%.2f", ms / 1000}') $conns \
+$([ "$rc" = 0 ] && [ "${up:-0}" = "$NOBJ" ] && echo ok || echo "exit-$rc-uploaded-${up:-0}")"
+}
+# row LABEL ENDPOINT BUCKET_PREFIX WORKERS [extra]: REPEAT runs, median objects/s
+row() {
+	local label=$1 ep=$2 pre=$3 w=$4 extra=${5:-} r res ops=() secs=() conns=- bad=""
+	for r in $(seq 1 "$REPEAT"); do
+		[ "$pre" = swift ] && bash "$SCRIPTS/s3mb.sh" "$ep" "$pre-w$w-r$r" > /dev/null 2>&1
+		res=$(one "$ep" "$pre-w$w-r$r" "$w" "$extra")
+		set -- $res
+		ops+=("$1"); secs+=("$2"); conns=$3
+		[ "$4" = ok ] || bad="$bad $4"
+	done
+	printf '%-24s %7s %10s %13s %9s %6s %s\n' "$label" "$w" \
+		"$(printf '%s\n' "${ops[@]}" | median)" \
+		"$(printf '%s\n' "${ops[@]}" | sort -n | head -1)-$(printf '%s\n' "${ops[@]}" | sort -n | tail -1)" \
+		"$(printf '%s\n' "${secs[@]}" | median)" "$conns" "${bad:+(failed:$bad)}"
 }
 
+REPEAT=${BENCH_SYNC_REPEAT:-3}
 machine
-echo "libcurl: $(curl --version | head -1 | cut -d' ' -f2,3-5)"
-echo "data: $NOBJ objects ($((NOBJ - 1)) tiles + metadata), $BYTES bytes ($(awk -v b="$BYTES" -v n="$NOBJ" 'BEGIN {printf "%.1f", b / n / 1024}') KiB average); a fresh bucket per run"
-echo "objects/s = objects uploaded / wall time of the whole run (start, listing, upload, exit)"
+echo "libcurl: $(curl --version | head -1 | cut -d' ' -f2-4)"
+echo "data: $NOBJ objects ($((NOBJ - 1)) tiles + metadata), $BYTES bytes ($(awk -v b="$BYTES" -v n="$NOBJ" 'BEGIN {printf "%.1f", b / n / 1024}') KiB average)"
+echo "each row: $REPEAT runs, each into a fresh bucket; objects/s = objects uploaded / wall"
+echo "time of the whole run (process start, listing, upload, exit): median and range"
 echo
-printf '%-26s %7s %10s %8s %9s %6s\n' origin workers objects/s MB/s seconds conns
+printf '%-24s %7s %10s %13s %9s %6s\n' origin workers objects/s range seconds conns
+if [ -n "$SWPORT" ]; then
+	for w in $WORKERS; do row "swift+s3api http/1.1" "http://127.0.0.1:$SWPORT" swift "$w"; done
+else
+	echo "swift+s3api: did not start ($(tail -1 "$STATE/swift.log"))"
+fi
+for w in $WORKERS; do row "nginx PUT http/1.1" "http://127.0.0.1:$NGPORT" h1 "$w"; done
 for w in $WORKERS; do
-	if [ -n "$SWPORT" ]; then
-		bash "$SCRIPTS/s3mb.sh" "http://127.0.0.1:$SWPORT" "bench-w$w" > /dev/null 2>&1
-		bench "swift+s3api http/1.1" "http://127.0.0.1:$SWPORT" "bench-w$w" "$w"
-	else
-		echo "swift+s3api: did not start ($(tail -1 "$STATE/swift.log"))"
-	fi
-done
-for w in $WORKERS; do
-	bench "nginx PUT http/1.1" "http://127.0.0.1:$NGPORT" "b-h1-w$w" "$w"
-done
-for w in $WORKERS; do
-	bench "nginx PUT https h2" "https://127.0.0.1:$NGTLSPORT" "b-h2-w$w" "$w" "S3_CA_BUNDLE=$NG/cert.pem"
+	row "nginx PUT https h2" "https://127.0.0.1:$NGTLSPORT" h2 "$w" "S3_CA_BUNDLE=$NG/cert.pem"
 done
 echo
 echo "conns = TCP connections that carried the PUTs (nginx access log); swift: not counted"

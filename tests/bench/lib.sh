@@ -10,11 +10,20 @@ SCRIPTS=$BENCH_ROOT/tests/scripts
 machine() {
 	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
 }
-# median of numbers on stdin
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# median of numbers on stdin (blank lines ignored)
+median() { grep -E "^[0-9.]+$" | sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # lighttpd_pool NAME BIN_CMD PROCS ENVFILE: starts lighttpd with one fastcgi
 # pool on /api/tiles; sets PORT, BASE, LPID
-lighttpd_pool() {
+lighttpd_pool() {	# retried: a free port can be taken between the check and the bind
+	local try
+	for try in 1 2 3; do
+		lighttpd_pool_once "$@" && return 0
+		echo "  (pool $1 did not start: $(tail -n 2 "$STATE/$1.out" "$STATE/$1.error.log" 2>/dev/null | tr '\n' ' '); retrying)" >&2
+		stop_pid "$LPID"
+	done
+	return 1
+}
+lighttpd_pool_once() {
 	local name=$1 bin=$2 procs=$3 envfile=$4
 	PORT=$(free_port)
 	mkdir -p "$STATE/www"
@@ -28,7 +37,7 @@ server.max-keep-alive-requests = 100000
 server.modules += ( "mod_fastcgi" )
 fastcgi.server = ( "/api/tiles" => ((
 	"bin-path" => "$bin",
-	"socket" => "$STATE/$name.sock",
+	"socket" => "$STATE/$name.$PORT.sock",
 	"check-local" => "disable",
 	"max-procs" => $procs,
 	"bin-environment" => ( "ENV_FILE" => "$envfile"${NULL_ENV:+, \"${NULL_ENV%%=*}\" => \"${NULL_ENV#*=}\"} ),
@@ -38,5 +47,11 @@ CONF
 	LPID=$!
 	track "$LPID"
 	BASE=http://127.0.0.1:$PORT/api/tiles
-	wait_http "$BASE/health" 100 || wait_http "$BASE/x" 30
+	# a 200 from the responder, not just any answer from lighttpd
+	local i
+	for i in $(seq 1 100); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$BASE/health")" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
