@@ -126,6 +126,21 @@ expect "repeat batch: tiles from memory, no origin request" "$STATUS/$(grep -c '
 req GET "$BASE/6/12/5/3.jpg"
 expect "batch filled the cache for single tiles" "$(header X-Tile-Source)" memory-cache
 
+# ---- statistics move with real lookups -------------------------------------------
+stat() { req GET "$BASE/6/cache-stats"; json "j.stats.$1"; }
+r0=$(stat total_requests); h0=$(stat cache_hits); m0=$(stat cache_misses)
+req GET "$BASE/6/12/5/3.jpg"	# cached by the batch above
+req GET "$BASE/6/8/0/0.jpg"	# not cached yet
+r1=$(stat total_requests); h1=$(stat cache_hits); m1=$(stat cache_misses)
+expect "stats: two lookups counted" "$((r1 - r0))" 2
+expect "stats: one hit" "$((h1 - h0))" 1
+expect "stats: one miss" "$((m1 - m0))" 1
+req GET "$BASE/6/cache-stats"
+expect_match "stats: hit_rate from the counters" "$(json j.stats.hit_rate)" "^$(node -e "console.log((100*$h1/$r1).toFixed(1))")%$"
+expect "stats: the dataset's own tiles are counted" "$([ "$(json j.dataset.cached_tiles)" -ge 100 ] && echo yes)" yes
+req GET "$BASE/2/cache-stats"
+expect "stats of a private dataset need a token" "$STATUS" 401
+
 # ---- prefetch -------------------------------------------------------------------
 # (level 12 columns 0..12 are cached by the 100-tile batch above)
 req POST "$BASE/6/prefetch?z=11&x0=6&x1=7&y0=1&y1=2"

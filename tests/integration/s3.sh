@@ -53,6 +53,34 @@ while IFS= read -r f; do
 done < <(find "$DATA/metadata" "$DATA/tiles/1" "$DATA/tiles/2" "$DATA/tiles/5" -type f | sort)
 pass "seeded the bucket with $n objects"
 
+# ---- the S3 client itself (src/s3.c through tests/tools/s3cli) ------------------
+S3CLI=$BUILD_DIR/tests/tools/s3cli
+cli() { env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" USE_S3=true AWS_ACCESS_KEY_ID=test:tester \
+	AWS_SECRET_ACCESS_KEY=testing AWS_BUCKET_NAME=tiles S3_ENDPOINT_URL="$EP" "$S3CLI" "$@"; }
+F=$DATA/tiles/1/10/1/1.jpg
+cli PUT probe/one.jpg "$F" --header 'Content-Type: image/jpeg' 2> "$STATE/cli.err"
+expect "s3 client PUT is accepted (signed body hash)" "$(grep -o 'status [0-9]*' "$STATE/cli.err")" "status 200"
+cli HEAD probe/one.jpg > /dev/null 2> "$STATE/cli.err"
+expect "s3 client HEAD: 200" "$(grep -o 'status [0-9]*' "$STATE/cli.err")" "status 200"
+expect "  ETag is the MD5 of the object" "$(sed -n 's/^etag "\(.*\)"$/\1/p' "$STATE/cli.err")" "$(md5sum < "$F" | cut -c1-32)"
+ET=$(sed -n 's/^etag //p' "$STATE/cli.err")
+cli GET probe/one.jpg > "$STATE/cli.out" 2> "$STATE/cli.err"
+check "s3 client GET is byte-exact" cmp -s "$STATE/cli.out" "$F"
+cli GET probe/one.jpg --header 'Range: bytes=0-9' > "$STATE/cli.out" 2> "$STATE/cli.err"
+expect "s3 client GET with Range: 206" "$(grep -o 'status [0-9]*' "$STATE/cli.err")" "status 206"
+check "  the 10 bytes asked for" cmp -s "$STATE/cli.out" <(head -c 10 "$F")
+cli GET probe/one.jpg --header "If-None-Match: $ET" > "$STATE/cli.out" 2> "$STATE/cli.err"
+expect "s3 client GET with If-None-Match: 304" "$(grep -o 'status [0-9]*' "$STATE/cli.err")" "status 304"
+cli GET probe/none.jpg > /dev/null 2> "$STATE/cli.err"
+expect "s3 client GET of a missing key: 404" "$(grep -o 'status [0-9]*' "$STATE/cli.err")" "status 404"
+want=$(find "$DATA/tiles/1" -type f | wc -l)
+cli LIST tiles/1/ 3 > "$STATE/list.out" 2> "$STATE/cli.err"
+expect "ListObjectsV2 paged 3 at a time lists every object" "$(wc -l < "$STATE/list.out")" "$want"
+expect_match "  over several pages" "$(cat "$STATE/cli.err")" "pages $(( (want + 2) / 3 )) objects $want"
+env -i PATH="$PATH" USE_S3=true AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=wrong \
+	AWS_BUCKET_NAME=tiles S3_ENDPOINT_URL="$EP" "$S3CLI" HEAD probe/one.jpg > /dev/null 2> "$STATE/cli.err"
+expect "a wrong secret is refused by the server" "$(grep -o 'status [0-9]*' "$STATE/cli.err")" "status 403"
+
 s3env() {	# the settings of a responder reading the Swift bucket
 	cat <<ENV
 USE_S3=true
