@@ -21,11 +21,9 @@ bash "$SCRIPTS/origin-nginx.sh" start "$NG" "$NGPORT" "$DATA" > "$STATE/nginx.lo
 	{ fail "nginx origin starts" "$(tail -3 "$STATE/nginx.log")"; finish; exit 1; }
 trap 'bash "$SCRIPTS/origin-nginx.sh" stop "$NG" >/dev/null 2>&1; cleanup' EXIT
 
-LPID=""
 start_pool() {	# start_pool ENDPOINT [extra env lines...]: lighttpd + 1 responder
 	local ep=$1
 	shift
-	[ -n "$LPID" ] && stop_pid "$LPID"
 	{
 		echo "USE_S3=true"
 		echo "AWS_ACCESS_KEY_ID=AKIDEXAMPLE"
@@ -37,25 +35,7 @@ start_pool() {	# start_pool ENDPOINT [extra env lines...]: lighttpd + 1 responde
 		echo "TILE_CACHE_SHM=$STATE/gen.shm"
 		printf '%s\n' "$@"
 	} > "$STATE/app.env"
-	PORT=$(free_port)
-	sed -e "s|/usr/local/sbin/astropixel-tiles|$BIN|" -e "s|/run/lighttpd/astropixel-tiles.sock|$STATE/fcgi.sock|" \
-	    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$STATE/app.env|" \
-	    -e 's|"max-procs" => 2|"max-procs" => 1|' \
-	    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$STATE/ap.conf"
-	mkdir -p "$STATE/www"
-	cat > "$STATE/lighttpd.conf" <<CONF
-server.document-root = "$STATE/www"
-server.bind = "127.0.0.1"
-server.port = $PORT
-server.errorlog = "$STATE/error.log"
-server.breakagelog = "$STATE/backend.log"
-include "$STATE/ap.conf"
-CONF
-	lighttpd -D -f "$STATE/lighttpd.conf" >> "$STATE/lighttpd.out" 2>&1 &
-	LPID=$!
-	track "$LPID"
-	BASE=http://127.0.0.1:$PORT/api/tiles
-	wait_http "$BASE/health"
+	lighttpd_from_deploy "$STATE/app.env" 1
 }
 b64cmp() {	# b64cmp KEY FILE: the batch's base64 for KEY decodes to FILE
 	node -e "const j=JSON.parse(require('fs').readFileSync('$BODY','utf8'));

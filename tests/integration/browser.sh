@@ -63,30 +63,12 @@ SECRET_KEY=$SECRET
 TILE_CACHE_SHM=$STATE/gen.shm
 LOG_LEVEL=info
 ENV
-start_lighttpd() {
-	PORT=$(free_port)
-	sed -e "s|/usr/local/sbin/astropixel-tiles|$BIN|" \
-	    -e "s|/run/lighttpd/astropixel-tiles.sock|$STATE/fcgi.sock|" \
-	    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$STATE/app.env|" \
-	    -e 's|"bin-copy-environment" => ( "PATH", "TMPDIR" )|"bin-copy-environment" => ( "PATH", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS" )|' \
-	    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$STATE/astropixel-tiles.conf"
-	cat > "$STATE/lighttpd.conf" <<CONF
-server.document-root = "$STATE/www"
-server.bind = "127.0.0.1"
-server.port = $PORT
-server.pid-file = "$STATE/lighttpd.pid"
-server.errorlog = "$STATE/error.log"
-server.breakagelog = "$STATE/backend.log"
-index-file.names = ( "index.html" )
+start_lighttpd() {	# the viewer as the document root, next to the API
+	LIGHTTPD_EXTRA='index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html", ".js" => "text/javascript", ".css" => "text/css",
-                    ".json" => "application/json", ".png" => "image/png", ".svg" => "image/svg+xml" )
-include "$STATE/astropixel-tiles.conf"
-CONF
-	lighttpd -D -f "$STATE/lighttpd.conf" > "$STATE/lighttpd.out" 2>&1 &
-	LPID=$!
-	track "$LPID"
+                    ".json" => "application/json", ".png" => "image/png", ".svg" => "image/svg+xml" )' \
+		lighttpd_from_deploy "$STATE/app.env" 2
 	ORIGIN="http://127.0.0.1:$PORT"
-	wait_http "$ORIGIN/api/tiles/health" 100
 }
 start_lighttpd || { fail "lighttpd starts" "$(tail -5 "$STATE/error.log" 2>/dev/null)"; finish; exit 1; }
 pass "lighttpd serves the viewer and spawns astropixel-tiles"

@@ -112,5 +112,39 @@ make_fixture() {
 	cp "$STATE/png4/tiles/4/10/1/1.png" "$d/tiles/4/10/1/1.png"
 }
 
+# lighttpd_from_deploy ENV_FILE [PROCS]: a real lighttpd on a free port,
+# started from deploy/lighttpd/astropixel-tiles.conf with its paths
+# substituted (and PROCS responders instead of 2); a previous one of this
+# test is stopped first. Logs: $STATE/error.log, backend.log (the
+# responders'), lighttpd.out. Extra lighttpd lines can be given in
+# $LIGHTTPD_EXTRA. Sets PORT, BASE, LPID; waits until health answers.
+LPID=""
+lighttpd_from_deploy() {
+	local env=$1 procs=${2:-2}
+	[ -n "$LPID" ] && stop_pid "$LPID"
+	PORT=$(free_port)
+	mkdir -p "$STATE/www"
+	sed -e "s|/usr/local/sbin/astropixel-tiles|$BIN|" \
+	    -e "s|/run/lighttpd/astropixel-tiles.sock|$STATE/fcgi.$PORT.sock|" \
+	    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$env|" \
+	    -e "s|\"max-procs\" => 2|\"max-procs\" => $procs|" \
+	    -e 's|"bin-copy-environment" => ( "PATH", "TMPDIR" )|"bin-copy-environment" => ( "PATH", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS" )|' \
+	    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$STATE/astropixel-tiles.conf"
+	cat > "$STATE/lighttpd.conf" <<CONF
+server.document-root = "$STATE/www"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$STATE/error.log"
+server.breakagelog = "$STATE/backend.log"
+${LIGHTTPD_EXTRA:-}
+include "$STATE/astropixel-tiles.conf"
+CONF
+	lighttpd -D -f "$STATE/lighttpd.conf" >> "$STATE/lighttpd.out" 2>&1 &
+	LPID=$!
+	track "$LPID"
+	BASE=http://127.0.0.1:$PORT/api/tiles
+	wait_http "$BASE/health" 100
+}
+
 # asan_clean LOGFILE: no sanitizer report in a log
 asan_clean() { ! grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; }

@@ -137,25 +137,8 @@ one 'GET /api/tiles/1/10/0/0.jpg'
 expect "wrong secret: a tile present locally is still served" "$STATUS/$(src_of)" 200/local
 
 # the bucket goes away mid-run, behind a real lighttpd pool
-PORT=$(free_port)
 s3env > "$STATE/app.env"
-sed -e "s|/usr/local/sbin/astropixel-tiles|$BIN|" -e "s|/run/lighttpd/astropixel-tiles.sock|$STATE/fcgi.sock|" \
-    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$STATE/app.env|" \
-    -e 's|"max-procs" => 2|"max-procs" => 1|' \
-    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$STATE/ap.conf"
-mkdir -p "$STATE/www"
-cat > "$STATE/lighttpd.conf" <<CONF
-server.document-root = "$STATE/www"
-server.bind = "127.0.0.1"
-server.port = $PORT
-server.errorlog = "$STATE/error.log"
-server.breakagelog = "$STATE/backend.log"
-include "$STATE/ap.conf"
-CONF
-lighttpd -D -f "$STATE/lighttpd.conf" > "$STATE/lighttpd.out" 2>&1 &
-LPID=$!; track $LPID
-BASE=http://127.0.0.1:$PORT/api/tiles
-wait_http "$BASE/health" || fail "lighttpd starts" "$(tail -3 "$STATE/error.log")"
+lighttpd_from_deploy "$STATE/app.env" 1 || fail "lighttpd starts" "$(tail -3 "$STATE/error.log")"
 req GET "$BASE/1/10/0/0.jpg"
 expect "pool: bucket tile before the outage" "$STATUS/$(header X-Tile-Source)" 200/r2
 stop_swift
@@ -217,13 +200,8 @@ check "TLS tile byte-exact" cmp -s "$STATE/one.body" "$DATA/tiles/1/10/1/1.jpg"
 
 # one process, many sequential misses: one connection, HTTP/2
 h2env "$NG/ca.pem" > "$STATE/app.env"
-PORT=$(free_port)
-sed -i "s|server.port = .*|server.port = $PORT|" "$STATE/lighttpd.conf"
 : > "$NG/access.log"
-lighttpd -D -f "$STATE/lighttpd.conf" > "$STATE/lighttpd.out" 2>&1 &
-LPID=$!; track $LPID
-BASE=http://127.0.0.1:$PORT/api/tiles
-wait_http "$BASE/health" || fail "lighttpd (TLS origin) starts" "$(tail -3 "$STATE/error.log")"
+lighttpd_from_deploy "$STATE/app.env" 1 || fail "lighttpd (TLS origin) starts" "$(tail -3 "$STATE/error.log")"
 okc=0
 for t in 10/0/0 10/1/0 10/2/0 10/0/1 10/1/1 9/0/0 9/1/0 8/0/0 7/0/0 6/0/0 10/0/0 10/1/0; do
 	req GET "$BASE/1/$t.jpg"
