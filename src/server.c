@@ -72,10 +72,15 @@ static void wait_readable(struct app *a, int fd)
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 	while (!stop_requested) {
+		unsigned busy = a->prefetch ? prefetch_pump(a->prefetch) : 0;
+		/* queued work but nothing in flight (local reads finish at once):
+		 * only look at the socket, then pump again */
+		int timeout = busy && !engine_active(a->engine) ? 0 : IDLE_POLL_MS;
+
 		pfd.revents = 0;
-		if (a->prefetch && prefetch_pump(a->prefetch) > 0) {
-			engine_run(a->engine, IDLE_POLL_MS, &pfd, 1);
-		} else if (poll(&pfd, 1, IDLE_POLL_MS) < 0 && errno != EINTR) {
+		if (engine_active(a->engine)) {
+			engine_run(a->engine, timeout, &pfd, 1);
+		} else if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return;
 		}

@@ -158,6 +158,18 @@ for i in $(seq 1 50); do req GET "$BASE/6/cache-stats"; [ "$(json j.stats.prefet
 req GET "$BASE/6/11/0/3.jpg"
 expect "prefetch=1 on batch queued the neighbourhood" "$(header X-Tile-Source)" memory-cache
 
+# ---- local storage only: the queue drains between requests too ---------------------
+printf 'LOCAL_STORAGE_DIR=%s\nTILE_CACHE_SHM=%s/gen-local.shm\n' "$DATA" "$STATE" > "$STATE/local.env"
+lighttpd_from_deploy "$STATE/local.env" 1 || fail "local-only pool starts" "$(tail -3 "$STATE/error.log")"
+req POST "$BASE/6/prefetch?z=11&x0=2&x1=5&y0=1&y1=2"
+q=$(json j.queued)
+t0=$(date +%s%3N)
+for i in $(seq 1 100); do req GET "$BASE/6/cache-stats"; [ "$(json j.stats.prefetch_queue)" = 0 ] && break; sleep 0.02; done
+t1=$(date +%s%3N)
+expect "local-only prefetch fills the cache ($q queued)" "$(json j.stats.prefetched)" "$q"
+[ $((t1 - t0)) -lt 2000 ] && pass "  and drains at once between requests ($((t1 - t0)) ms)" ||
+	fail "  local-only prefetch drains at once" "$((t1 - t0)) ms"
+
 # ---- a foreground request is not delayed by prefetching ---------------------------
 DPORT=$(free_port)
 "$DELAYPROXY" "$DPORT" 127.0.0.1 "$NGPORT" 100 --max-seconds 120 > "$STATE/delayproxy.log" 2>&1 &
