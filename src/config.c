@@ -319,6 +319,10 @@ static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 {
 	struct stat st;
 
+	/* a trailing slash would double in every object URL (sync uses them
+	 * whatever USE_S3 says) */
+	strip_slashes(c->endpoint);
+	strip_slashes(c->public_url);
 	if (log_parse_level(c->log_level) < 0) {
 		snprintf(why, whylen, "LOG_LEVEL: expected error, warn, info or debug");
 		return AP_ERR_CONFIG;
@@ -349,9 +353,6 @@ static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 			snprintf(why, whylen, "R2_PUBLIC_URL: must start with https:// or http://");
 			return AP_ERR_CONFIG;
 		}
-		/* a trailing slash would double in every object URL */
-		strip_slashes(c->endpoint);
-		strip_slashes(c->public_url);
 	} else if (!c->local_dir) {
 		snprintf(why, whylen, "LOCAL_STORAGE_DIR: required when USE_S3 is false");
 		return AP_ERR_CONFIG;

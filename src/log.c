@@ -12,8 +12,10 @@
 #define LOG_LINE_MAX 8192
 
 static enum log_level cur_level = LOG_INFO;
+static const char *ident = "astropixel-tiles";
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+void log_set_ident(const char *name) { ident = name; }
 void log_set_level(enum log_level lvl) { cur_level = lvl; }
 enum log_level log_get_level(void) { return cur_level; }
 
@@ -39,8 +41,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(line, sizeof(line), "%s astropixel-tiles[%ld] %s: ", ts,
-		     (long)getpid(), level_names[lvl]);
+	n = snprintf(line, sizeof(line), "%s %s[%ld] %s: ", ts, ident, (long)getpid(),
+		     level_names[lvl]);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	va_start(ap, fmt);

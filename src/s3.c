@@ -276,7 +276,9 @@ enum ap_err s3_parse_list(const char *xml, size_t len,
 	const char *v;
 
 	next_token[0] = '\0';
-	if (len > S3_LIST_BODY_MAX || !memmem(xml, len, "<ListBucketResult", 17))
+	/* a page cut short (the closing tag is missing) is not a complete listing */
+	if (len > S3_LIST_BODY_MAX || !memmem(xml, len, "<ListBucketResult", 17) ||
+	    !memmem(xml, len, "</ListBucketResult>", 19))
 		return AP_ERR_STORAGE;
 	while ((c = xml_elem(p, end, "Contents", &n, &after))) {
 		const char *ce = c + n;

@@ -1,7 +1,646 @@
-/* sync.c - placeholder until astropixel-sync lands. */
+/*
+ * sync.c - astropixel-sync: the command line around upload.c.
+ *
+ * Reads the common configuration (config.h), checks what an upload needs,
+ * picks the datasets, runs the upload on one engine and tells the user what
+ * happens: a progress bar redrawn in place on a terminal, a plain line every
+ * few seconds otherwise, a summary and the failed keys at the end.
+ *
+ * Output: stdout carries the record of actions (--dry-run plan, --verbose
+ * per-object lines); stderr carries progress, notes, the summary and
+ * errors. No secret is ever printed: only "(set)" for the keys.
+ *
+ * Signals: SIGINT/SIGTERM only count into a flag; upload.c stops sending,
+ * lets transfers in flight finish (a second signal cancels them), and the
+ * summary is printed before exiting with SYNC_EXIT_INTERRUPTED.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include "ap_autoconf.h"
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "s3.h"
+#include "tilekey.h"
+#include "upload.h"
+
+#define SYNC_EXIT_OK 0
+#define SYNC_EXIT_FAILED 1
+#define SYNC_EXIT_USAGE 2
+#define SYNC_EXIT_INTERRUPTED 130	/* as a shell reports SIGINT */
+#define SYNC_TTY_REDRAW_MS 100		/* progress bar: at most 10 redraws a second */
+#define SYNC_LOG_INTERVAL_S 5		/* not a terminal: one progress line this often */
+#define SYNC_LOG_INTERVAL_MAX_S 3600
+#define SYNC_FAILURES_LIST_MAX 100	/* failed keys listed at the end */
+#define SYNC_TTY_COLS_DEFAULT 80
+#define SYNC_LINE_MAX 512
+#define SYNC_WHY_MAX 1024		/* a configuration or run error */
+#define SYNC_ETA_MAX 32			/* "123:59:59" */
+#define SYNC_BAR_MIN 10			/* narrower than this: no bar, numbers only */
+#define SYNC_BAR_WIDTH 24
+
+/* Settings astropixel-sync reads, shown by --help from the common table. */
+static const char *const sync_settings[] = {
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_BUCKET_NAME",
+	"S3_ENDPOINT_URL", "S3_REGION", "LOCAL_STORAGE_DIR", "R2_UPLOAD_MAX_WORKERS",
+	"S3_CA_BUNDLE", "S3_VERIFY_TLS", "S3_CONNECT_TIMEOUT_MS", "S3_TIMEOUT_MS",
+	"S3_MAX_RETRIES", "S3_MAX_HOST_CONNECTIONS", "S3_MAX_CONCURRENT_STREAMS",
+	"DNS_CACHE_TTL", "S3_CONN_MAX_AGE",
+};
+
+static volatile sig_atomic_t stop_signals;
+
+static void on_signal(int sig)
 {
-	fputs("astropixel-sync: not built yet\n", stderr);
-	return 1;
+	(void)sig;
+	if (stop_signals < 2)
+		stop_signals++;
+}
+
+struct ui {
+	bool tty, quiet, verbose, dry_run;
+	bool bar_shown;
+	unsigned workers;
+	int log_interval_ms;
+	long long t0, send_t0, last_draw, last_log;
+	unsigned long long done_at_send;	/* objects finished before sending began */
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void clear_bar(struct ui *ui)
+{
+	if (ui->bar_shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		ui->bar_shown = false;
+	}
+}
+
+/* One line on out, after taking the progress bar off the terminal. */
+static void say(struct ui *ui, FILE *out, const char *fmt, ...) AP_PRINTF(3, 4);
+static void say(struct ui *ui, FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	clear_bar(ui);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	fflush(out);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: astropixel-sync [options] [DATASET_ID...]\n"
+		"\n"
+		"Uploads tiles/{id}/... and metadata/datasets/{id}.json from LOCAL_STORAGE_DIR to\n"
+		"the bucket, R2_UPLOAD_MAX_WORKERS PUTs in parallel, skipping objects whose ETag\n"
+		"equals the local MD5 (a second run sends nothing; an interrupted run is finished\n"
+		"by the next). Without ids, every dataset of the local tree. A dataset's metadata\n"
+		"goes after its tiles.\n"
+		"\n"
+		"Options:\n"
+		"  -n, --dry-run          list what would be uploaded (and deleted); send nothing\n"
+		"      --delete           also delete bucket objects of the synced datasets that\n"
+		"                         are gone locally (tiles/{id}/ and the metadata key only)\n"
+		"  -j, --workers N        parallel transfers, 1..%d [R2_UPLOAD_MAX_WORKERS]\n"
+		"      --progress-interval S\n"
+		"                         seconds between progress lines when stderr is not a\n"
+		"                         terminal [%d]\n"
+		"  -q, --quiet            no progress and no summary; failures only\n"
+		"  -v, --verbose          one line per object, retries, effective settings\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          the version\n"
+		"\n"
+		"Exit status: 0 all in sync, 1 some object failed or the bucket refused us,\n"
+		"2 usage or configuration error, %d interrupted (run again to finish).\n"
+		"\n", UPLOAD_WORKERS_MAX, SYNC_LOG_INTERVAL_S, SYNC_EXIT_INTERRUPTED);
+	fprintf(out, "Settings read by astropixel-sync (environment variables; ENV_FILE names an\n"
+		     "optional .env file, the environment wins):\n");
+	/* the lines come from the one configuration table: keep only ours */
+	{
+		char *text = NULL, *line, *next;
+		size_t len = 0;
+		FILE *mem = open_memstream(&text, &len);
+		if (!mem)
+			return;
+		config_print_help(mem);
+		fclose(mem);
+		for (line = text; line && *line; line = next) {
+			size_t n = strcspn(line, "\n");
+			next = line[n] ? line + n + 1 : line + n;
+			for (size_t i = 0; i < sizeof(sync_settings) / sizeof(sync_settings[0]); i++) {
+				size_t l = strlen(sync_settings[i]);
+				if (n > l + 2 && !strncmp(line, "  ", 2) &&
+				    !strncmp(line + 2, sync_settings[i], l) && line[2 + l] == ' ') {
+					fwrite(line, 1, n, out);
+					fputc('\n', out);
+				}
+			}
+		}
+		free(text);
+	}
+}
+
+static bool parse_num(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!*s || strlen(s) > 10)
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int term_cols(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+		return ws.ws_col;
+	return SYNC_TTY_COLS_DEFAULT;
+}
+
+static void fmt_eta(double s, char *out, size_t cap)
+{
+	long t = s > 0 && s < 360000 ? (long)(s + 0.5) : -1;
+
+	if (t < 0)
+		snprintf(out, cap, "--:--");
+	else if (t >= 3600)
+		snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* "1234/3000 objects, 12.3/40.1 MB, 250 obj/s, 2.1 MB/s, ETA 0:07" */
+static void progress_text(struct ui *ui, const struct upload_stats *st, char *out, size_t cap)
+{
+	double secs = (double)(now_ms() - ui->send_t0) / 1000.0;
+	unsigned long long done = st->objects_done - ui->done_at_send;
+	double orate = secs > 0.2 ? (double)done / secs : 0;
+	double brate = secs > 0.2 ? (double)st->bytes_done / secs : 0;
+	double eta = -1;
+	char etas[SYNC_ETA_MAX];
+
+	if (st->bytes_total && brate > 0)
+		eta = (double)(st->bytes_total - st->bytes_done) / brate;
+	else if (orate > 0)
+		eta = (double)(st->objects_total - st->objects_done) / orate;
+	if (st->objects_done == st->objects_total)
+		eta = 0;
+	fmt_eta(eta, etas, sizeof(etas));
+	snprintf(out, cap, "%llu/%llu objects, %.1f/%.1f MB, %.0f obj/s, %.2f MB/s, ETA %s%s",
+		 st->objects_done, st->objects_total, (double)st->bytes_done / 1e6,
+		 (double)st->bytes_total / 1e6, orate, brate / 1e6, etas,
+		 st->interrupted ? " (stopping)" : "");
+}
+
+static void on_progress(const struct upload_stats *st, void *ud)
+{
+	struct ui *ui = ud;
+	char text[SYNC_LINE_MAX], line[SYNC_BAR_WIDTH + SYNC_LINE_MAX + 4];
+	long long now = now_ms();
+
+	if (ui->quiet)
+		return;
+	if (st->phase == UP_DONE) {
+		clear_bar(ui);
+		return;
+	}
+	if (st->phase == UP_SENDING && !ui->send_t0) {
+		ui->send_t0 = now;
+		ui->done_at_send = st->objects_done;
+	}
+	if (ui->tty ? now - ui->last_draw < SYNC_TTY_REDRAW_MS :
+		      now - ui->last_log < ui->log_interval_ms)
+		return;
+	ui->last_draw = ui->last_log = now;
+	switch (st->phase) {
+	case UP_LISTING:
+		snprintf(text, sizeof(text), "listing the bucket: %llu objects so far",
+			 st->bucket_objects);
+		break;
+	case UP_COMPARING:
+		snprintf(text, sizeof(text), "comparing: %llu/%llu files read", st->compared,
+			 st->to_compare);
+		break;
+	default:
+		progress_text(ui, st, text, sizeof(text));
+		break;
+	}
+	if (!ui->tty) {
+		say(ui, stderr, "astropixel-sync: %s", text);
+		return;
+	}
+	{
+		int cols = term_cols() - 1;	/* never the last column: no wrap */
+		int tl = (int)strlen(text), bar = cols - tl - 3;
+		if (bar > SYNC_BAR_WIDTH)
+			bar = SYNC_BAR_WIDTH;	/* steady: the numbers' width varies */
+		if (st->phase == UP_SENDING && bar >= SYNC_BAR_MIN) {
+			int fill = st->objects_total ?
+					   (int)((double)bar * (double)st->objects_done /
+						 (double)st->objects_total) : bar;
+			memset(line, '#', (size_t)fill);
+			memset(line + fill, '.', (size_t)(bar - fill));
+			snprintf(line + bar, sizeof(line) - (size_t)bar, "] %s", text);
+			fputc('[', stderr);
+			fputs(line, stderr);
+		} else {
+			if (tl > cols)
+				text[cols > 0 ? cols : 0] = '\0';
+			fputs(text, stderr);
+		}
+		fputs("\033[K\r", stderr);
+		fflush(stderr);
+		ui->bar_shown = true;
+	}
+}
+
+static void on_event(const struct upload_event *ev, void *ud)
+{
+	struct ui *ui = ud;
+
+	switch (ev->kind) {
+	case UEV_UPLOADED:
+		if (ui->verbose) {
+			if (ev->attempts > 1)
+				say(ui, stdout, "uploaded %s (%llu bytes, %.3f s, %d attempts)",
+				    ev->key, ev->bytes, ev->seconds, ev->attempts);
+			else
+				say(ui, stdout, "uploaded %s (%llu bytes, %.3f s)", ev->key,
+				    ev->bytes, ev->seconds);
+		}
+		break;
+	case UEV_SKIPPED:
+		if (ui->verbose)
+			say(ui, stdout, "skipped %s (up to date)", ev->key);
+		break;
+	case UEV_DELETED:
+		if (!ui->quiet)
+			say(ui, stdout, "deleted %s", ev->key);
+		break;
+	case UEV_FAILED:
+		if (ui->verbose || ui->dry_run)
+			say(ui, stderr, "failed %s: %s", ev->key, ev->why ? ev->why : "?");
+		break;
+	case UEV_WOULD_UPLOAD:
+		say(ui, stdout, "would upload %s (%llu bytes, %s)", ev->key, ev->bytes,
+		    ev->why ? ev->why : "new");
+		break;
+	case UEV_WOULD_DELETE:
+		say(ui, stdout, "would delete %s", ev->key);
+		break;
+	case UEV_NOTE:
+		if (!ui->quiet)
+			say(ui, stderr, "astropixel-sync: %s", ev->why);
+		break;
+	}
+}
+
+struct failure_list {
+	struct ui *ui;
+	unsigned long long n;
+};
+
+static void list_failure(const char *key, const char *why, void *ud)
+{
+	struct failure_list *fl = ud;
+
+	if (fl->n++ < SYNC_FAILURES_LIST_MAX)
+		say(fl->ui, stderr, "  %s: %s", key, why ? why : "failed");
+}
+
+static void summary(struct ui *ui, const struct upload *up)
+{
+	const struct upload_stats *st = upload_stats(up);
+	double secs = (double)(now_ms() - ui->t0) / 1000.0;
+	double s = secs > 0.001 ? secs : 0.001;
+
+	if (ui->quiet)
+		return;
+	if (st->reached != UP_SENDING) {	/* stopped while listing or comparing */
+		if (!st->interrupted)
+			say(ui, stderr, "astropixel-sync: nothing was sent");
+		return;
+	}
+	say(ui, stderr, "astropixel-sync: uploaded %llu (%.1f MB), skipped %llu, deleted %llu, "
+	    "failed %llu in %.1f s: %.1f objects/s, %.2f MB/s",
+	    st->uploaded, (double)st->bytes_done / 1e6, st->skipped, st->deleted, st->failed,
+	    secs, (double)(st->uploaded + st->deleted) / s, (double)st->bytes_done / 1e6 / s);
+	if (ui->verbose)
+		say(ui, stderr, "astropixel-sync: at most %u transfers and %zu bytes of file "
+		    "bodies in flight (limits %u and %u)", st->peak_inflight,
+		    st->peak_inflight_bytes, ui->workers, UPLOAD_INFLIGHT_BYTES_MAX);
+}
+
+/* Counts the dry run's deletions for its summary. */
+struct dry_counts {
+	struct ui *ui;
+	unsigned long long deletes;
+};
+
+static void dry_event(const struct upload_event *ev, void *ud)
+{
+	struct dry_counts *dc = ud;
+
+	if (ev->kind == UEV_WOULD_DELETE)
+		dc->deletes++;
+	on_event(ev, dc->ui);
+}
+
+static void dry_progress(const struct upload_stats *st, void *ud)
+{
+	on_progress(st, ((struct dry_counts *)ud)->ui);
+}
+
+/* What an upload needs beyond config_load(); names the variable to set. */
+static bool check_config(struct config *c, char *why, size_t whylen)
+{
+	if (!c->local_dir) {
+		snprintf(why, whylen, "LOCAL_STORAGE_DIR: required (the tree to upload)");
+		return false;
+	}
+	if (!c->bucket) {
+		snprintf(why, whylen, "AWS_BUCKET_NAME: required (the bucket to upload to)");
+		return false;
+	}
+	if (!c->endpoint) {
+		snprintf(why, whylen, "S3_ENDPOINT_URL: required, e.g. "
+			 "https://ACCOUNT.r2.cloudflarestorage.com");
+		return false;
+	}
+	if (strncmp(c->endpoint, "https://", 8) && strncmp(c->endpoint, "http://", 7)) {
+		snprintf(why, whylen, "S3_ENDPOINT_URL: must start with https:// or http://");
+		return false;
+	}
+	if (!c->access_key) {
+		snprintf(why, whylen, "AWS_ACCESS_KEY_ID: required to write to the bucket");
+		return false;
+	}
+	if (!c->secret_key_s3) {
+		snprintf(why, whylen, "AWS_SECRET_ACCESS_KEY: required to write to the bucket");
+		return false;
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"dry-run", no_argument, NULL, 'n'},
+		{"delete", no_argument, NULL, 'D'},
+		{"workers", required_argument, NULL, 'j'},
+		{"progress-interval", required_argument, NULL, 'P'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct ui ui = {.log_interval_ms = SYNC_LOG_INTERVAL_S * 1000};
+	struct upload_opts uo = {0};
+	struct engine_opts eo = {0};
+	struct config cfg, s3cfg;
+	struct engine *eng = NULL;
+	struct s3 *s3 = NULL;
+	struct upload *up = NULL;
+	struct dry_counts dc = {.ui = &ui};
+	struct failure_list fl = {.ui = &ui};
+
+	log_set_ident("astropixel-sync");
+	struct sigaction sa;
+	uint32_t *ids = NULL;
+	size_t nids = 0;
+	long workers = 0, v;
+	char why[SYNC_WHY_MAX];
+	int c, rc = SYNC_EXIT_FAILED;
+	bool cfg_loaded = false, curl_up = false;
+	enum ap_err e;
+
+	while ((c = getopt_long(argc, argv, "nj:qvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': ui.dry_run = true; break;
+		case 'D': uo.delete_gone = true; break;
+		case 'j':
+			if (!parse_num(optarg, 1, UPLOAD_WORKERS_MAX, &workers)) {
+				fprintf(stderr, "astropixel-sync: --workers: expected 1..%d\n",
+					UPLOAD_WORKERS_MAX);
+				return SYNC_EXIT_USAGE;
+			}
+			break;
+		case 'P':
+			if (!parse_num(optarg, 1, SYNC_LOG_INTERVAL_MAX_S, &v)) {
+				fprintf(stderr, "astropixel-sync: --progress-interval: expected "
+					"1..%d seconds\n", SYNC_LOG_INTERVAL_MAX_S);
+				return SYNC_EXIT_USAGE;
+			}
+			ui.log_interval_ms = (int)v * 1000;
+			break;
+		case 'q': ui.quiet = true; break;
+		case 'v': ui.verbose = true; break;
+		case 'h': usage(stdout); return SYNC_EXIT_OK;
+		case 'V': printf("astropixel-sync %s\n", PACKAGE_VERSION); return SYNC_EXIT_OK;
+		default: usage(stderr); return SYNC_EXIT_USAGE;
+		}
+	}
+	if (ui.quiet && ui.verbose) {
+		fprintf(stderr, "astropixel-sync: --quiet and --verbose exclude each other\n");
+		return SYNC_EXIT_USAGE;
+	}
+	if (argc - optind > UPLOAD_DATASETS_MAX) {
+		fprintf(stderr, "astropixel-sync: at most %d dataset ids\n", UPLOAD_DATASETS_MAX);
+		return SYNC_EXIT_USAGE;
+	}
+	ids = calloc(UPLOAD_DATASETS_MAX, sizeof(*ids));
+	if (!ids) {
+		fprintf(stderr, "astropixel-sync: out of memory\n");
+		return SYNC_EXIT_FAILED;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (tk_parse_uint(argv[i], strlen(argv[i]), DATASET_ID_MAX, &ids[nids])) {
+			fprintf(stderr, "astropixel-sync: '%s' is not a dataset id (0..%u, no "
+				"sign, no leading zeros)\n", argv[i], DATASET_ID_MAX);
+			rc = SYNC_EXIT_USAGE;
+			goto out;
+		}
+		nids++;
+	}
+	ui.tty = isatty(STDERR_FILENO);
+	/* the shared modules log through log.h: only their warnings, unless asked */
+	log_set_level(ui.verbose ? LOG_DEBUG : LOG_WARN);
+
+	if (config_load(&cfg, why, sizeof(why))) {
+		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
+		rc = SYNC_EXIT_USAGE;
+		goto out;
+	}
+	cfg_loaded = true;
+	if (!check_config(&cfg, why, sizeof(why))) {
+		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
+		rc = SYNC_EXIT_USAGE;
+		goto out;
+	}
+	if (!workers)
+		workers = cfg.upload_workers;
+	if (workers > UPLOAD_WORKERS_MAX)
+		workers = UPLOAD_WORKERS_MAX;
+	ui.workers = (unsigned)workers;
+	if (workers > cfg.max_streams && !ui.quiet)
+		fprintf(stderr, "astropixel-sync: %ld workers, but S3_MAX_CONCURRENT_STREAMS=%ld: "
+			"only %ld requests run at once, the rest wait their turn\n", workers,
+			cfg.max_streams, cfg.max_streams);
+	if (ui.verbose)
+		say(&ui, stderr, "astropixel-sync: endpoint %s, bucket %s, region %s, local %s, "
+		    "workers %ld, timeout %ld ms, retries %ld, access key %s, secret %s%s",
+		    cfg.endpoint, cfg.bucket, cfg.region ? cfg.region : "auto", cfg.local_dir,
+		    workers, cfg.request_timeout_ms, cfg.max_retries,
+		    cfg.access_key ? "(set)" : "(unset)", cfg.secret_key_s3 ? "(set)" : "(unset)",
+		    cfg.public_url ? " (R2_PUBLIC_URL ignored: uploads use the S3 API)" : "");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: a blocked poll returns at once */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "astropixel-sync: curl_global_init failed\n");
+		goto out;
+	}
+	curl_up = true;
+	eo.connect_timeout_ms = cfg.connect_timeout_ms;
+	eo.max_host_conns = cfg.max_host_conns;
+	eo.max_streams = cfg.max_streams;
+	eo.dns_ttl_s = cfg.dns_ttl_s;
+	eo.conn_max_age_s = cfg.conn_max_age_s;
+	eo.tls_verify = cfg.tls_verify;
+	eo.ca_bundle = cfg.ca_bundle;
+	/* listing and writing need the S3 API, never the public read URL */
+	s3cfg = cfg;
+	s3cfg.public_url = NULL;
+	if (engine_new(&eo, &eng) || s3_new(&s3cfg, &s3)) {
+		fprintf(stderr, "astropixel-sync: cannot set up the HTTP engine or the bucket "
+			"client (check S3_ENDPOINT_URL)\n");
+		rc = SYNC_EXIT_USAGE;
+		goto out;
+	}
+	uo.local_dir = cfg.local_dir;
+	uo.workers = (unsigned)workers;
+	uo.dry_run = ui.dry_run;
+	uo.timeout_ms = cfg.request_timeout_ms;
+	uo.max_retries = (int)cfg.max_retries;
+	uo.stop = &stop_signals;
+	uo.event = ui.dry_run ? dry_event : on_event;
+	uo.progress = ui.dry_run ? dry_progress : on_progress;
+	uo.ud = ui.dry_run ? (void *)&dc : (void *)&ui;
+	if (upload_new(&uo, eng, s3, &up)) {
+		fprintf(stderr, "astropixel-sync: out of memory\n");
+		goto out;
+	}
+	ui.t0 = ui.last_log = now_ms();	/* first progress line after one interval */
+	if (!nids) {
+		if (upload_find_datasets(cfg.local_dir, ids, UPLOAD_DATASETS_MAX, &nids, why,
+					 sizeof(why))) {
+			fprintf(stderr, "astropixel-sync: %s\n", why);
+			goto out;
+		}
+		if (!nids) {
+			fprintf(stderr, "astropixel-sync: no dataset under %s (expected "
+				"metadata/datasets/{id}.json or tiles/{id}/)\n", cfg.local_dir);
+			rc = SYNC_EXIT_USAGE;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nids; i++) {
+		e = upload_add_dataset(up, ids[i], why, sizeof(why));
+		if (e) {
+			fprintf(stderr, "astropixel-sync: %s\n", why);
+			rc = e == AP_ERR_NOT_FOUND ? SYNC_EXIT_USAGE : SYNC_EXIT_FAILED;
+			goto out;
+		}
+	}
+
+	e = upload_run(up, why, sizeof(why));
+	clear_bar(&ui);
+	if (e)
+		say(&ui, stderr, "astropixel-sync: error: %s", why);
+	if (ui.dry_run && !ui.quiet) {
+		const struct upload_stats *st = upload_stats(up);
+		say(&ui, stderr, "astropixel-sync: dry run: would upload %llu objects (%.1f MB) "
+		    "and delete %llu; %llu up to date; %llu cannot be sent; nothing was sent",
+		    st->objects_total - st->failed - dc.deletes, (double)st->bytes_total / 1e6,
+		    dc.deletes, st->skipped, st->failed);
+	} else if (!ui.dry_run) {
+		summary(&ui, up);
+	}
+	{
+		const struct upload_stats *st = upload_stats(up);
+		if (st->untouched && !ui.quiet)
+			say(&ui, stderr, "astropixel-sync: %llu object%s in the bucket %s gone "
+			    "locally (--delete removes them)", st->untouched,
+			    st->untouched == 1 ? "" : "s", st->untouched == 1 ? "is" : "are");
+		if (st->failed && !ui.dry_run) {
+			say(&ui, stderr, "astropixel-sync: %llu object%s failed:", st->failed,
+			    st->failed == 1 ? "" : "s");
+			upload_failures(up, list_failure, &fl);
+			if (fl.n > SYNC_FAILURES_LIST_MAX)
+				say(&ui, stderr, "  ... and %llu more (--verbose lists each as it "
+				    "happens)", fl.n - SYNC_FAILURES_LIST_MAX);
+		}
+		if (st->interrupted) {
+			if (st->reached == UP_SENDING)
+				say(&ui, stderr, "astropixel-sync: interrupted: %llu object%s not "
+				    "sent; run again to finish (what is in the bucket is skipped)",
+				    st->not_sent, st->not_sent == 1 ? "" : "s");
+			else
+				say(&ui, stderr, "astropixel-sync: interrupted while %s: nothing "
+				    "was sent; run again", st->reached == UP_LISTING ?
+				    "listing the bucket" : "comparing");
+			rc = SYNC_EXIT_INTERRUPTED;
+		} else if (e || st->failed) {
+			if (st->not_sent)
+				say(&ui, stderr, "astropixel-sync: %llu object%s not sent",
+				    st->not_sent, st->not_sent == 1 ? "" : "s");
+			rc = SYNC_EXIT_FAILED;
+		} else {
+			rc = SYNC_EXIT_OK;
+		}
+	}
+out:
+	upload_free(up);
+	s3_free(s3);
+	engine_free(eng);
+	if (curl_up)
+		curl_global_cleanup();
+	if (cfg_loaded)
+		config_free(&cfg);
+	free(ids);
+	return rc;
 }

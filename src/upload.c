@@ -39,7 +39,13 @@
 #define UPLOAD_PATH_MAX 4096
 #define UPLOAD_ETAG_MAX 48		/* "md5hex" or "md5hex-N" (multipart: never equal) */
 #define UPLOAD_S3_TEXT_MAX 120		/* <Code>/<Message> quoted from an error document */
-#define MD5_HEX 32
+#define MD5_RAW 16
+#define MD5_HEX (2 * MD5_RAW)
+#define MD5_B64 24			/* base64 of 16 bytes, for Content-MD5 */
+/* "metadata/datasets/2147483647.json", "tiles/2147483647/": keys made from an id */
+#define UPLOAD_ID_KEY_MAX 64
+#define UPLOAD_XML_TAG_MAX 32		/* "<Message>" and its closing tag */
+#define UPLOAD_HEADER_MAX 128		/* one header line we add (type, cache, MD5) */
 
 _Static_assert(UPLOAD_TILE_MAX_BYTES <= UPLOAD_INFLIGHT_BYTES_MAX &&
 	       UPLOAD_META_MAX_BYTES <= UPLOAD_INFLIGHT_BYTES_MAX,
@@ -89,7 +95,7 @@ struct lister {
 	struct upload *u;
 	size_t ds;
 	bool meta;		/* the one metadata key, not the tiles prefix */
-	char prefix[64];
+	char prefix[UPLOAD_ID_KEY_MAX];
 	char token[UPLOAD_LIST_TOKEN_MAX];
 	bool busy, done;
 	struct xfer *x;
@@ -129,6 +135,17 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* snprintf whose truncation is acceptable (messages, names in notes). */
+static void text(char *out, size_t cap, const char *fmt, ...) AP_PRINTF(3, 4);
+static void text(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
 }
 
 static bool stop_requested(const struct upload *u)
@@ -176,7 +193,7 @@ static bool path_of(const struct upload *u, const char *key, char *out, size_t c
 /* Copies printable ASCII of an S3 error element (<Code>, <Message>), bounded. */
 static void s3_text(const struct buf *b, const char *tag, char *out, size_t cap)
 {
-	char open[32], close[32];
+	char open[UPLOAD_XML_TAG_MAX], close[UPLOAD_XML_TAG_MAX];
 	const char *p, *q;
 	size_t o = 0;
 
@@ -279,14 +296,15 @@ static enum ap_err read_exact(int fd, unsigned char *p, size_t n, char *why, siz
 	return AP_OK;
 }
 
-static enum ap_err md5_of(const void *p, size_t n, unsigned char raw[16], char hex[MD5_HEX + 1])
+static enum ap_err md5_of(const void *p, size_t n, unsigned char raw[MD5_RAW],
+		      char hex[MD5_HEX + 1])
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned int len = 0;
 
-	if (!EVP_Digest(p, n, raw, &len, EVP_md5(), NULL) || len != 16)
+	if (!EVP_Digest(p, n, raw, &len, EVP_md5(), NULL) || len != MD5_RAW)
 		return AP_ERR_INTERNAL;
-	for (unsigned i = 0; i < 16; i++) {
+	for (unsigned i = 0; i < MD5_RAW; i++) {
 		hex[2 * i] = digits[raw[i] >> 4];
 		hex[2 * i + 1] = digits[raw[i] & 15];
 	}
@@ -399,8 +417,9 @@ static enum ap_err scan_tile(struct upload *u, struct dsrun *d, const char *rel,
 	struct stat st;
 	const char *b = NULL;
 
-	snprintf(key, sizeof(key), "tiles/%u/%s", d->id, rel);
-	if (!path_of(u, key, path, sizeof(path))) {
+	int n = snprintf(key, sizeof(key), "tiles/%u/%s", d->id, rel);
+
+	if (n < 0 || (size_t)n >= sizeof(key) || !path_of(u, key, path, sizeof(path))) {
 		snprintf(why, whylen, "LOCAL_STORAGE_DIR: path too long");
 		return AP_ERR_CONFIG;
 	}
@@ -451,7 +470,7 @@ static enum ap_err scan_tiles(struct upload *u, struct dsrun *d, bool *found,
 	while (!e && (ez = readdir(dz))) {
 		if (is_dot(ez->d_name))
 			continue;
-		snprintf(rel, sizeof(rel), "%s/%s", key, ez->d_name);
+		text(rel, sizeof(rel), "%s/%s", key, ez->d_name);
 		if (tk_parse_uint(ez->d_name, strlen(ez->d_name), TILE_Z_MAX, &v) ||
 		    (size_t)snprintf(zdir, sizeof(zdir), "%s/%s", top, ez->d_name) >= sizeof(zdir) ||
 		    !(dx = opendir(zdir))) {
@@ -461,7 +480,7 @@ static enum ap_err scan_tiles(struct upload *u, struct dsrun *d, bool *found,
 		while (!e && (ex = readdir(dx))) {
 			if (is_dot(ex->d_name))
 				continue;
-			snprintf(rel, sizeof(rel), "%s/%s/%s", key, ez->d_name, ex->d_name);
+			text(rel, sizeof(rel), "%s/%s/%s", key, ez->d_name, ex->d_name);
 			if (tk_parse_uint(ex->d_name, strlen(ex->d_name), TILE_COORD_MAX, &v) ||
 			    (size_t)snprintf(xdir, sizeof(xdir), "%s/%s", zdir, ex->d_name) >=
 				    sizeof(xdir) ||
@@ -478,8 +497,8 @@ static enum ap_err scan_tiles(struct upload *u, struct dsrun *d, bool *found,
 					     ey->d_name);
 				if (n < 0 || (size_t)n >= sizeof(rel) ||
 				    tk_parse_spec(rel, (size_t)n, &k)) {
-					snprintf(rel, sizeof(rel), "%s/%s/%s/%s", key, ez->d_name,
-						 ex->d_name, ey->d_name);
+					text(rel, sizeof(rel), "%s/%s/%s/%s", key, ez->d_name,
+					     ex->d_name, ey->d_name);
 					ignore(ig, rel);
 					continue;
 				}
@@ -499,7 +518,8 @@ static enum ap_err scan_tiles(struct upload *u, struct dsrun *d, bool *found,
 static enum ap_err scan_meta(struct upload *u, struct dsrun *d, bool *found, char *why,
 			     size_t whylen)
 {
-	char key[64], path[UPLOAD_PATH_MAX], bad[UPLOAD_WHY_MAX], reason[UPLOAD_WHY_MAX];
+	char key[UPLOAD_ID_KEY_MAX], path[UPLOAD_PATH_MAX], bad[UPLOAD_WHY_MAX];
+	char reason[UPLOAD_WHY_MAX];
 	unsigned char *body = NULL;
 	struct dataset ds;
 	struct stat st;
@@ -515,8 +535,7 @@ static enum ap_err scan_meta(struct upload *u, struct dsrun *d, bool *found, cha
 	*found = true;
 	e = slurp(path, UPLOAD_META_MAX_BYTES, &body, &len, &st, bad, sizeof(bad));
 	if (!e && dataset_parse((const char *)body, len, d->id, &ds, reason, sizeof(reason))) {
-		snprintf(bad, sizeof(bad), "invalid metadata, the server would refuse it: %s",
-			 reason);
+		text(bad, sizeof(bad), "invalid metadata, the server would refuse it: %s", reason);
 		e = AP_ERR_BAD_REQUEST;
 	}
 	free(body);
@@ -561,9 +580,9 @@ enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why, size_t 
 	}
 	if (ig.n) {
 		char note[UPLOAD_WHY_MAX + UPLOAD_PATH_MAX];
-		snprintf(note, sizeof(note), "dataset %u: ignored %llu entr%s that are not "
+		snprintf(note, sizeof(note), "dataset %u: ignored %llu entr%s that %s not "
 			 "z/x/y.{jpg,jpeg,png,webp} tiles (e.g. %s)", id, ig.n,
-			 ig.n == 1 ? "y" : "ies", ig.first);
+			 ig.n == 1 ? "y" : "ies", ig.n == 1 ? "is" : "are", ig.first);
 		emit(u, UEV_NOTE, NULL, 0, note);
 	}
 	if (!has_meta) {
@@ -627,7 +646,8 @@ enum ap_err upload_find_datasets(const char *local_dir, uint32_t *ids, size_t ca
 	snprintf(dir, sizeof(dir), "%s/tiles", local_dir);
 	if ((e = ids_in(dir, "", true, ids, cap, n, why, whylen)))
 		return e;
-	qsort(ids, *n, sizeof(*ids), cmp_u32);
+	if (*n)
+		qsort(ids, *n, sizeof(*ids), cmp_u32);
 	for (size_t i = 0; i < *n; i++)
 		if (o == 0 || ids[o - 1] != ids[i])
 			ids[o++] = ids[i];
@@ -670,7 +690,7 @@ static void on_list_object(const struct s3_object *ob, void *ud)
 	r->key = strdup(ob->key);
 	if (!r->key)
 		goto nomem;
-	snprintf(r->etag, sizeof(r->etag), "%s", ob->etag);
+	text(r->etag, sizeof(r->etag), "%s", ob->etag);
 	r->size = ob->size;
 	d->nremote++;
 	u->st.bucket_objects++;
@@ -837,6 +857,14 @@ static int cmp_item(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+static void sort_lists(struct dsrun *d)
+{
+	if (d->nlocal)
+		qsort(d->local, d->nlocal, sizeof(*d->local), cmp_lfile);
+	if (d->nremote)
+		qsort(d->remote, d->nremote, sizeof(*d->remote), cmp_robj);
+}
+
 /* Takes ownership of key (and why). */
 static enum ap_err add_item(struct dsrun *d, char *key, unsigned long long size, bool meta,
 			    enum action a, char *why)
@@ -871,7 +899,7 @@ static bool same_bytes(struct upload *u, const struct lfile *f, const struct rob
 		       char **bad)
 {
 	char path[UPLOAD_PATH_MAX], why[UPLOAD_WHY_MAX], hex[MD5_HEX + 1];
-	unsigned char raw[16], *body = NULL;
+	unsigned char raw[MD5_RAW], *body = NULL;
 	struct stat st;
 	size_t len = 0;
 
@@ -896,8 +924,7 @@ static enum ap_err plan_dataset(struct upload *u, struct dsrun *d)
 {
 	size_t i = 0, j = 0;
 
-	qsort(d->local, d->nlocal, sizeof(*d->local), cmp_lfile);
-	qsort(d->remote, d->nremote, sizeof(*d->remote), cmp_robj);
+	sort_lists(d);
 	while (i < d->nlocal || j < d->nremote) {
 		struct lfile *f = i < d->nlocal ? &d->local[i] : NULL;
 		struct robj *r = j < d->nremote ? &d->remote[j] : NULL;
@@ -953,7 +980,8 @@ static enum ap_err plan_dataset(struct upload *u, struct dsrun *d)
 		if (e)
 			return e;
 	}
-	qsort(d->items, d->nitems, sizeof(*d->items), cmp_item);
+	if (d->nitems)
+		qsort(d->items, d->nitems, sizeof(*d->items), cmp_item);
 	for (size_t k = 0; k < d->nitems; k++) {
 		struct item *it = &d->items[k];
 		u->st.objects_total++;
@@ -993,8 +1021,7 @@ static enum ap_err plan_all(struct upload *u, char *why, size_t whylen)
 	for (size_t k = 0; k < u->nds; k++) {
 		struct dsrun *d = &u->ds[k];
 		size_t i = 0, j = 0;
-		qsort(d->local, d->nlocal, sizeof(*d->local), cmp_lfile);
-		qsort(d->remote, d->nremote, sizeof(*d->remote), cmp_robj);
+		sort_lists(d);
 		while (i < d->nlocal && j < d->nremote) {
 			int c = strcmp(d->local[i].key, d->remote[j].key);
 			if (c == 0 && !d->local[i].bad && d->local[i].size == d->remote[j].size)
@@ -1157,10 +1184,11 @@ static const char *content_type(const struct item *it)
 /* Reads, hashes and submits a PUT; false with why if it cannot be sent. */
 static bool start_put(struct upload *u, struct job *j, char *why, size_t whylen)
 {
-	char path[UPLOAD_PATH_MAX], sha[SIGV4_HASH_HEX + 1], md5b64[32];
-	char h_type[128], h_cache[128], h_md5[64], bad[UPLOAD_WHY_MAX];
+	char path[UPLOAD_PATH_MAX], sha[SIGV4_HASH_HEX + 1], md5b64[MD5_B64 + 1];
+	char h_type[UPLOAD_HEADER_MAX], h_cache[UPLOAD_HEADER_MAX], h_md5[UPLOAD_HEADER_MAX];
+	char bad[UPLOAD_WHY_MAX];
 	const char *extra[3];
-	unsigned char raw[16];
+	unsigned char raw[MD5_RAW];
 	struct s3_req req;
 	struct dataset ds;
 	enum ap_err e;
@@ -1174,9 +1202,11 @@ static bool start_put(struct upload *u, struct job *j, char *why, size_t whylen)
 	if (e)
 		return false;
 	u->st.inflight_bytes += j->len;	/* released with the job, whatever happens */
+	if (u->st.inflight_bytes > u->st.peak_inflight_bytes)
+		u->st.peak_inflight_bytes = u->st.inflight_bytes;
 	if (j->it->meta && dataset_parse((const char *)j->body, j->len,
 					 j->d->id, &ds, bad, sizeof(bad))) {
-		snprintf(why, whylen, "invalid metadata, the server would refuse it: %s", bad);
+		text(why, whylen, "invalid metadata, the server would refuse it: %s", bad);
 		return false;
 	}
 	if (md5_of(j->body, j->len, raw, j->md5) || sigv4_sha256_hex(j->body, j->len, sha)) {
@@ -1184,7 +1214,7 @@ static bool start_put(struct upload *u, struct job *j, char *why, size_t whylen)
 		return false;
 	}
 	b64_encode(raw, sizeof(raw), md5b64);
-	md5b64[b64_encoded_len(sizeof(raw))] = '\0';
+	md5b64[MD5_B64] = '\0';	/* b64_encode() writes 4 * ceil(16 / 3) chars */
 	snprintf(h_type, sizeof(h_type), "Content-Type: %s", content_type(j->it));
 	snprintf(h_cache, sizeof(h_cache), "Cache-Control: %s",
 		 j->it->meta ? UPLOAD_META_CACHE_CONTROL : UPLOAD_TILE_CACHE_CONTROL);
@@ -1298,7 +1328,8 @@ static void fill(struct upload *u)
 			j->d = d;
 			j->it = it;
 			j->busy = true;
-			u->st.inflight++;
+			if (++u->st.inflight > u->st.peak_inflight)
+				u->st.peak_inflight = u->st.inflight;
 			it->state = I_RUNNING;
 			why[0] = '\0';
 			if (!(it->action == A_DELETE ? start_delete(u, j, why, sizeof(why)) :
@@ -1399,6 +1430,7 @@ out:
 	u->st.not_sent = u->st.objects_total - u->st.objects_done;
 	if (u->o.dry_run)
 		u->st.not_sent = 0;
+	u->st.reached = u->st.phase;
 	u->st.phase = UP_DONE;
 	progress(u);
 	return e;

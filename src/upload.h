@@ -87,8 +87,9 @@ struct upload_stats {
 	unsigned long long uploaded, skipped, deleted, failed;
 	unsigned long long not_sent;	/* left when interrupted or aborted */
 	unsigned long long untouched;	/* in the bucket, gone locally, no --delete */
-	unsigned inflight;
-	size_t inflight_bytes;
+	unsigned inflight, peak_inflight;
+	size_t inflight_bytes, peak_inflight_bytes;	/* file bodies in memory */
+	enum upload_phase reached;	/* the last phase entered before UP_DONE */
 	bool interrupted;	/* stop flag seen */
 	bool aborted;		/* gave up (access denied, storage down) */
 };

@@ -144,6 +144,7 @@ row() {
 
 REPEAT=${BENCH_SYNC_REPEAT:-3}
 machine
+echo "load average at start: $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine skews these figures)"
 echo "libcurl: $(curl --version | head -1 | cut -d' ' -f2-4)"
 echo "data: $NOBJ objects ($((NOBJ - 1)) tiles + metadata), $BYTES bytes ($(awk -v b="$BYTES" -v n="$NOBJ" 'BEGIN {printf "%.1f", b / n / 1024}') KiB average)"
 echo "each row: $REPEAT runs, each into a fresh bucket; objects/s = objects uploaded / wall"

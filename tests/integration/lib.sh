@@ -37,7 +37,8 @@ free_port() {
 	local p i
 	for i in $(seq 1 200); do
 		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+		# any state: a port held by an established connection cannot be bound either
+		if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
 			echo "$p"
 			return 0
 		fi
