@@ -70,7 +70,7 @@ fi
 say "integration tests (real servers)"
 for t in tests/integration/*.sh; do
 	name=$(basename "$t" .sh)
-	[ "$name" = lib ] && continue
+	case "$name" in lib|smoke) continue ;; esac	# sourced by the others
 	if [ ${#ONLY[@]} -gt 0 ] && [[ " ${ONLY[*]} " != *" $name "* ]]; then continue; fi
 	[ "$QUICK" = 1 ] && [ -f "tests/integration/$name.slow" ] && continue
 	echo "--- $name"

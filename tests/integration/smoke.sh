@@ -13,7 +13,7 @@
 # Tiles of private dataset 2 (owner 7) used to observe the cache clear: ten
 # distinct tiles, so that ten requests after the clear can each be a miss.
 SMOKE_WARM_TILES="10/0/0 10/0/1 10/1/0 10/1/1 10/2/0 10/2/1 9/0/0 9/1/0 8/0/0 7/0/0"
-SMOKE_STREAMS=4		# parallel clients: every pool spreads them over its processes
+SMOKE_PARALLEL=8	# transfers at once: a pool spreads them over its processes
 SMOKE_ROUNDS=30		# bound of every wait-until-observed loop
 
 # _smoke_stats_pids DIR: "pid cached_tiles" for every cache-stats body DIR/*.stats
@@ -28,30 +28,31 @@ for (const f of fs.readdirSync(d).filter((n) => n.endsWith(".stats"))) {
 }' "$1"
 }
 
-# _smoke_round DIR BASE AUTH WITH_TILES: SMOKE_STREAMS clients at once; each
-# fetches the warm tiles (if WITH_TILES=1; "code source" lines in
-# DIR/N.tiles), then dataset 2's cache-stats (DIR/N.stats).
+# _smoke_round DIR BASE TOKEN WITH_TILES: SMOKE_PARALLEL requests at once
+# (curl --parallel: truly concurrent, so that even a pool that always picks
+# its most recently used idle process, as mod_fcgid does, spreads them). With
+# WITH_TILES=1, first every warm tile twice ("code source" lines in
+# DIR/tiles); then dataset 2's cache-stats SMOKE_PARALLEL times (DIR/N.stats).
 _smoke_round() {
-	local dir=$1 base=$2 auth=$3 with_tiles=$4 n t urls=()
+	local dir=$1 base=$2 auth=$3 with_tiles=$4 n t args=()
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	for t in $SMOKE_WARM_TILES; do urls+=("$base/2/$t.png"); done
-	for n in $(seq 1 "$SMOKE_STREAMS"); do
-		(
-			if [ "$with_tiles" = 1 ]; then
-				curl -s --max-time 20 -H "Authorization: Bearer $auth" -o /dev/null \
-					-w '%{http_code} %header{x-tile-source}\n' "${urls[@]}" > "$dir/$n.tiles"
-			fi
-			curl -s --max-time 20 -H "Authorization: Bearer $auth" \
-				-o "$dir/$n.stats" "$base/2/cache-stats"
-		) &
-	done
-	wait
+	if [ "$with_tiles" = 1 ]; then
+		# one -o per URL: curl applies an -o to the next URL only
+		for t in $SMOKE_WARM_TILES $SMOKE_WARM_TILES; do args+=(-o /dev/null "$base/2/$t.png"); done
+		curl -s --no-progress-meter --max-time 30 --parallel --parallel-immediate --parallel-max "$SMOKE_PARALLEL" \
+			-H "Authorization: Bearer $auth" -w '%{http_code} %header{x-tile-source}\n' \
+			"${args[@]}" > "$dir/tiles"
+	fi
+	args=()
+	for n in $(seq 1 "$SMOKE_PARALLEL"); do args+=(-o "$dir/$n.stats" "$base/2/cache-stats"); done
+	curl -s --no-progress-meter --max-time 30 --parallel --parallel-immediate --parallel-max "$SMOKE_PARALLEL" \
+		-H "Authorization: Bearer $auth" "${args[@]}"
 }
 
 run_smoke() {
 	local base=$1 secret=$2 d=${3:-$DATA}
-	local owner other f etag t i r dir pid n clear_ok
+	local owner other f etag t i r dir pid n clear_ok args_=()
 	local -A warmed=() after=()
 	owner=$("$MKTOKEN" "$secret" 7 3600)
 	other=$("$MKTOKEN" "$secret" 8 3600)
@@ -113,7 +114,7 @@ console.log(Buffer.from(j.tiles[process.argv[2]], "base64").equals(fs.readFileSy
 		typeof j.stats.cache_max_bytes, typeof j.stats.total_requests, typeof j.stats.cache_hits,
 		typeof j.stats.cache_misses, /^[0-9.]+%$/.test(j.stats.hit_rate), typeof j.stats.evictions,
 		typeof j.stats.prefetch_queue, typeof j.stats.prefetched, typeof j.stats.prefetch_hits,
-		j.stats.pid > 0, typeof j.dataset.cached_tiles, typeof j.dataset.cached_bytes].join())')" \
+		j.stats.pid > 0, typeof j.dataset.cached_tiles, typeof j.dataset.cached_bytes].join()')" \
 		"1,boolean,number,number,number,number,number,number,number,true,number,number,number,number,true,number,number"
 
 	# ---- prefetch (SPEC 3.5) -----------------------------------------------------
@@ -134,12 +135,12 @@ console.log(Buffer.from(j.tiles[process.argv[2]], "base64").equals(fs.readFileSy
 		while read -r pid n; do
 			[ "$n" -ge 10 ] 2>/dev/null && warmed[$pid]=1
 		done < <(_smoke_stats_pids "$dir")
-		[ "${#warmed[@]}" -ge 2 ] && grep -qh ' memory-cache$' "$dir"/*.tiles && break
+		[ "${#warmed[@]}" -ge 2 ] && grep -q ' memory-cache$' "$dir/tiles" && break
 	done
 	expect_match "smoke: ten private tiles are cached in >= 2 processes (pids ${!warmed[*]}, $r rounds)" \
 		"${#warmed[@]}" '^([2-9]|[1-9][0-9]+)$'
 	expect_match "smoke: warm tiles are answered from memory" \
-		"$(cat "$dir"/*.tiles | sort | uniq -c | tr '\n' ' ')" ' 200 memory-cache'
+		"$(sort "$dir/tiles" | uniq -c | tr '\n' ' ')" ' 200 memory-cache'
 
 	req POST "$base/2/cache-clear" -H "Authorization: Bearer $owner"
 	expect "smoke: owner's cache-clear is 200" "$STATUS" 200
@@ -158,17 +159,25 @@ console.log(Buffer.from(j.tiles[process.argv[2]], "base64").equals(fs.readFileSy
 		for pid in "${!after[@]}"; do [ -n "${warmed[$pid]:-}" ] && n=$((n + 1)); done
 		[ "$n" -ge 2 ] && break
 	done
-	expect "smoke: after the clear, >= 2 warmed processes answered cache-stats (pids ${!after[*]})" \
+	expect "smoke: after the clear, >= 2 warmed processes (${!warmed[*]}) answered cache-stats (${!after[*]})" \
 		"$([ "$n" -ge 2 ] && echo yes)" yes
 	expect "smoke: after the clear, every answering process holds 0 tiles of the dataset" \
 		"$clear_ok" 1
 
-	# Ten requests, one per warmed tile, spread over the pool: each is a miss.
-	for t in $SMOKE_WARM_TILES; do
-		curl -s --max-time 20 -H "Authorization: Bearer $owner" -o /dev/null \
-			-w '%{http_code} %header{x-tile-source}\n' "$base/2/$t.png" > "$dir/after.${t//\//_}" &
-	done
-	wait
+	# Ten requests at once, one per warmed tile, spread over the pool: each
+	# must be a miss, whichever process takes it.
+	args_=()
+	for t in $SMOKE_WARM_TILES; do args_+=(-o /dev/null "$base/2/$t.png"); done
+	curl -s --no-progress-meter --max-time 30 --parallel --parallel-immediate --parallel-max 10 \
+		-H "Authorization: Bearer $owner" -w '%{http_code} %header{x-tile-source}\n' \
+		"${args_[@]}" > "$dir/after"
 	expect "smoke: after the clear, 10 requests for warmed tiles all answer 200 local" \
-		"$(cat "$dir"/after.* | sort | uniq -c | sed 's/^ *//')" "10 200 local"
+		"$(sort "$dir/after" | uniq -c | sed 's/^ *//')" "10 200 local"
 }
+
+# Run on its own (tests/run.sh runs every tests/integration/*.sh but lib.sh),
+# it has nothing to test: say so in the runner's format.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	echo "# smoke.sh is sourced by apache.sh, nginx.sh and lighttpd.sh; nothing to run alone"
+	echo "0 passed, 0 failed"
+fi
