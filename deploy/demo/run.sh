@@ -45,6 +45,7 @@ server.document-root = "$DEMO/www"
 server.bind = "127.0.0.1"
 server.port = $PORT
 server.errorlog = "$DEMO/error.log"
+server.breakagelog = "$DEMO/responders.log"
 index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html", ".js" => "text/javascript", ".css" => "text/css",
                     ".json" => "application/json", ".png" => "image/png", ".svg" => "image/svg+xml" )
@@ -55,20 +56,21 @@ TOKEN=$("$DEMO/build/tests/tools/mktoken" demo-secret-change-me 1 86400)
 B="http://127.0.0.1:$PORT"
 cat <<MSG
 
-astropixel-tiles is serving the sample on $B  (Ctrl-C stops; log: $DEMO/error.log)
+astropixel-tiles is serving the sample on $B  (Ctrl-C stops)
+logs: $DEMO/responders.log (astropixel-tiles), $DEMO/error.log (lighttpd)
 
   viewer          $B/            (dataset 2 is private: paste the token below
                                    into "Access token")
   a tile          $B/api/tiles/1/0/0/0.jpg
-  a deeper tile   $B/api/tiles/1/8/10/5.jpg
-  batch           $B/api/tiles/1/batch?tiles=8/10/5.jpg&tiles=8/11/5.jpg&tiles=9/20/10.jpg
+  a deeper tile   $B/api/tiles/1/12/10/5.jpg
+  batch           $B/api/tiles/1/batch?tiles=12/10/5.jpg&tiles=12/11/5.jpg&tiles=13/20/10.jpg
   cache stats     $B/api/tiles/1/cache-stats
   health          $B/api/tiles/health
   private (401)   $B/api/tiles/2/0/0/0.jpg
   private, owner  $B/api/tiles/2/0/0/0.jpg?token=$TOKEN
   owner 1 token   $TOKEN
 
-  try: curl -i $B/api/tiles/1/8/10/5.jpg   (twice: X-Tile-Source local, then memory-cache)
+  try: curl -i $B/api/tiles/1/12/10/5.jpg   (twice: X-Tile-Source local, then memory-cache)
 
 MSG
 exec lighttpd -D -f "$DEMO/lighttpd.conf"

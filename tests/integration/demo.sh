@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's first command: deploy/demo/run.sh builds, generates the
+# built-in sample and serves it; every URL it prints answers as it says.
+source "$(dirname "$0")/lib.sh"
+PORT=$(free_port)
+DEMO_DIR=$IT_ROOT/_build/demo
+PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" > "$STATE/demo.out" 2>&1 &
+DPID=$!
+track "$DPID"
+ok=""
+for i in $(seq 1 300); do
+	curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && { ok=1; break; }
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.5
+done
+[ -n "$ok" ] && pass "deploy/demo/run.sh serves on 127.0.0.1:$PORT" || { fail "demo starts" "$(tail -5 "$STATE/demo.out")"; finish; exit 1; }
+expect "the sample has 2 739 tiles" "$(find "$DEMO_DIR/data/tiles/1" -name '*.jpg' | wc -l)" 2739
+req GET "http://127.0.0.1:$PORT/"
+expect "the viewer is the home page" "$STATUS/$(header Content-Type)" "200/text/html"
+for u in $(grep -oE "http://127.0.0.1:$PORT/api/tiles/[^ ]+" "$STATE/demo.out" | sort -u); do
+	req GET "$u"
+	case "$u" in
+	*/2/0/0/0.jpg) expect "printed URL answers 401 as it says: ${u#*/api/tiles/}" "$STATUS" 401 ;;
+	*) expect "printed URL answers 200: $(echo "${u#*/api/tiles/}" | cut -c1-60)" "$STATUS" 200 ;;
+	esac
+done
+req GET "http://127.0.0.1:$PORT/api/tiles/1/12/10/5.jpg"
+expect "the suggested curl shows memory-cache the second time" "$(header X-Tile-Source)" memory-cache
+# stop the demo's lighttpd (the script exec'd into it) and everything under it
+kill -TERM -- -"$DPID" 2>/dev/null
+finish
