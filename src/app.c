@@ -38,6 +38,18 @@ static void default_shm_path(const struct config *c, char *out, size_t cap)
 		 md[0], md[1], md[2], md[3], md[4], md[5]);
 }
 
+void app_engine_opts(const struct config *c, struct engine_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->connect_timeout_ms = c->connect_timeout_ms;
+	o->max_host_conns = c->max_host_conns;
+	o->max_streams = c->max_streams;
+	o->dns_ttl_s = c->dns_ttl_s;
+	o->conn_max_age_s = c->conn_max_age_s;
+	o->tls_verify = c->tls_verify;
+	o->ca_bundle = c->ca_bundle;
+}
+
 enum ap_err app_init(struct app *a, char *why, size_t whylen)
 {
 	char shm[512];
@@ -73,15 +85,9 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		}
 	}
 	if (a->cfg.use_s3) {
-		struct engine_opts o = {
-			.connect_timeout_ms = a->cfg.connect_timeout_ms,
-			.max_host_conns = a->cfg.max_host_conns,
-			.max_streams = a->cfg.max_streams,
-			.dns_ttl_s = a->cfg.dns_ttl_s,
-			.conn_max_age_s = a->cfg.conn_max_age_s,
-			.tls_verify = a->cfg.tls_verify,
-			.ca_bundle = a->cfg.ca_bundle,
-		};
+		struct engine_opts o;
+
+		app_engine_opts(&a->cfg, &o);
 		e = engine_new(&o, &a->engine);
 		if (e) {
 			snprintf(why, whylen, "cannot initialise libcurl");

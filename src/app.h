@@ -21,6 +21,9 @@ struct app {
 	time_t started;
 };
 
+struct engine_opts;
+/* The engine settings of a configuration (server, astropixel-sync, tools). */
+void app_engine_opts(const struct config *c, struct engine_opts *o);
 /* Loads the configuration and builds everything; why names the problem. */
 enum ap_err app_init(struct app *a, char *why, size_t whylen) AP_WARN_UNUSED;
 void app_free(struct app *a);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include "ap_autoconf.h"
+#include "app.h"
 #include "config.h"
 #include "engine.h"
 #include "log.h"
@@ -535,13 +536,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	curl_up = true;
-	eo.connect_timeout_ms = cfg.connect_timeout_ms;
-	eo.max_host_conns = cfg.max_host_conns;
-	eo.max_streams = cfg.max_streams;
-	eo.dns_ttl_s = cfg.dns_ttl_s;
-	eo.conn_max_age_s = cfg.conn_max_age_s;
-	eo.tls_verify = cfg.tls_verify;
-	eo.ca_bundle = cfg.ca_bundle;
+	app_engine_opts(&cfg, &eo);
 	/* listing and writing need the S3 API, never the public read URL */
 	s3cfg = cfg;
 	s3cfg.public_url = NULL;

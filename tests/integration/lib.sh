@@ -147,5 +147,21 @@ CONF
 	wait_http "$BASE/health" 100
 }
 
+# start_swift / stop_swift: Swift + s3api (tests/scripts/swift.sh) under
+# $STATE/swift on a free port, retried on port races; sets SWPORT, EP.
+start_swift() {
+	local i
+	for i in 1 2 3 4 5; do
+		SWPORT=${SWPORT:-$(free_port)}
+		if bash "$IT_ROOT/tests/scripts/swift.sh" start "$STATE/swift" "$SWPORT" > "$STATE/swift-start.log" 2>&1; then
+			EP=http://127.0.0.1:$SWPORT
+			return 0
+		fi
+		unset SWPORT
+	done
+	return 1
+}
+stop_swift() { bash "$IT_ROOT/tests/scripts/swift.sh" stop "$STATE/swift" >/dev/null 2>&1 || true; }
+
 # asan_clean LOGFILE: no sanitizer report in a log
 asan_clean() { ! grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; }

@@ -5,29 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/smoke.sh"
 
-start_lighttpd() {	# ENV_FILE_CONTENT in $STATE/app.env already
-	PORT=$(free_port)
-	mkdir -p "$STATE/www"
-	sed -e "s|/usr/local/sbin/astropixel-tiles|$BIN|" \
-	    -e "s|/run/lighttpd/astropixel-tiles.sock|$STATE/fcgi.sock|" \
-	    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$STATE/app.env|" \
-	    -e 's|"bin-copy-environment" => ( "PATH", "TMPDIR" )|"bin-copy-environment" => ( "PATH", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS" )|' \
-	    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$STATE/astropixel-tiles.conf"
-	cat > "$STATE/lighttpd.conf" <<CONF
-server.document-root = "$STATE/www"
-server.bind = "127.0.0.1"
-server.port = $PORT
-server.pid-file = "$STATE/lighttpd.pid"
-server.errorlog = "$STATE/error.log"
-server.breakagelog = "$STATE/backend.log"
-include "$STATE/astropixel-tiles.conf"
-CONF
-	lighttpd -D -f "$STATE/lighttpd.conf" > "$STATE/lighttpd.out" 2>&1 &
-	LPID=$!
-	track "$LPID"
-	BASE="http://127.0.0.1:$PORT/api/tiles"
-	wait_http "$BASE/health" 100
-}
+start_lighttpd() { lighttpd_from_deploy "$STATE/app.env" 2; }
 
 DATA=$STATE/data
 make_fixture "$DATA"

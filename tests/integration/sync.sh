@@ -37,15 +37,6 @@ mkdir -p "$EMPTY"
 
 # ---- Swift ----------------------------------------------------------------------
 SW=$STATE/swift
-start_swift() {
-	local i
-	for i in 1 2 3 4 5; do
-		SWPORT=$(free_port)
-		bash "$SCRIPTS/swift.sh" start "$SW" "$SWPORT" > "$STATE/swift-start.log" 2>&1 && return 0
-	done
-	return 1
-}
-stop_swift() { bash "$SCRIPTS/swift.sh" stop "$SW" >/dev/null 2>&1 || true; }
 trap 'stop_swift; cleanup' EXIT
 if ! start_swift; then
 	fail "Swift + s3api starts" "$(tail -5 "$STATE/swift-start.log")"

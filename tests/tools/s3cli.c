@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include "app.h"
 #include "buf.h"
 #include "config.h"
 #include "engine.h"
@@ -116,14 +117,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "s3cli: %s\n", why);
 		return 2;
 	}
-	memset(&eo, 0, sizeof(eo));
-	eo.connect_timeout_ms = cfg.connect_timeout_ms;
-	eo.max_host_conns = cfg.max_host_conns;
-	eo.max_streams = cfg.max_streams;
-	eo.dns_ttl_s = cfg.dns_ttl_s;
-	eo.conn_max_age_s = cfg.conn_max_age_s;
-	eo.tls_verify = cfg.tls_verify;
-	eo.ca_bundle = cfg.ca_bundle;
+	app_engine_opts(&cfg, &eo);
 	if (engine_new(&eo, &e) || s3_new(&cfg, &s)) {
 		fprintf(stderr, "s3cli: cannot set up the client\n");
 		goto out;
