@@ -47,6 +47,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "loopback.h"
 
 #define DP_QUEUE_LIMIT_DEFAULT (1u << 20) /* bytes queued per direction */
 #define DP_MAX_CONNS_DEFAULT 1024
@@ -341,40 +342,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t block, orig;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &orig);
-
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (lfd < 0) {
-        perror("delayproxy: socket");
+    sigset_t orig;
+    unsigned bound;
+    loopback_signals(on_signal, &orig);
+    int lfd = loopback_listen("delayproxy", lport, 1024, &bound);
+    if (lfd < 0)
         return 1;
-    }
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sin = { .sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)lport) };
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-        fprintf(stderr, "delayproxy: bind 127.0.0.1:%ld: %s\n", lport,
-                strerror(errno));
-        return 1;
-    }
-    if (listen(lfd, 1024) < 0) {
-        perror("delayproxy: listen");
-        return 1;
-    }
-    socklen_t sl = sizeof sin;
-    getsockname(lfd, (struct sockaddr *)&sin, &sl);
     printf("delayproxy listening on 127.0.0.1:%u -> %s:%s delay %ld ms\n",
-           ntohs(sin.sin_port), thost, tport, delay_ms);
+           bound, thost, tport, delay_ms);
     fflush(stdout);
 
     int64_t deadline = now_us() + (int64_t)max_seconds * 1000000;

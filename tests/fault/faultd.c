@@ -61,6 +61,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "loopback.h"
 
 #define MAX_CONNS 1024
 #define IN_CAP 16384                 /* request head limit */
@@ -739,39 +740,14 @@ int main(int argc, char **argv)
             usage();
     }
 
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t block, orig;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigprocmask(SIG_BLOCK, &block, &orig);
-
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (lfd < 0) {
-        perror("faultd: socket");
+    sigset_t orig;
+    unsigned bound;
+    int one = 1;           /* TCP_NODELAY on accepted sockets */
+    loopback_signals(on_signal, &orig);
+    int lfd = loopback_listen("faultd", port, 512, &bound);
+    if (lfd < 0)
         return 1;
-    }
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sin = { .sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)port) };
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-        fprintf(stderr, "faultd: bind 127.0.0.1:%ld: %s\n", port,
-                strerror(errno));
-        return 1;
-    }
-    if (listen(lfd, 512) < 0) {
-        perror("faultd: listen");
-        return 1;
-    }
-    socklen_t sl = sizeof sin;
-    getsockname(lfd, (struct sockaddr *)&sin, &sl);
-    printf("faultd listening on 127.0.0.1:%u\n", ntohs(sin.sin_port));
+    printf("faultd listening on 127.0.0.1:%u\n", bound);
     fflush(stdout);
 
     int64_t deadline = now_ms() + max_seconds * 1000;

@@ -162,6 +162,16 @@ start_swift() {
 	return 1
 }
 stop_swift() { bash "$IT_ROOT/tests/scripts/swift.sh" stop "$STATE/swift" >/dev/null 2>&1 || true; }
+# require_swift: starts it (stopped on exit) or ends the test with the reason
+require_swift() {
+	trap 'stop_swift; cleanup' EXIT
+	if ! start_swift; then
+		fail "Swift + s3api starts" "$(tail -5 "$STATE/swift-start.log")"
+		finish
+		exit 1
+	fi
+	pass "Swift + s3api starts (signature-checking S3 on 127.0.0.1:$SWPORT)"
+}
 
 # asan_clean LOGFILE: no sanitizer report in a log
 asan_clean() { ! grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; }

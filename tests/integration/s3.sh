@@ -25,13 +25,7 @@ rm -rf "$LOCAL/metadata/datasets/5.json"
 
 # ---- Swift ------------------------------------------------------------------
 SW=$STATE/swift
-trap 'stop_swift; cleanup' EXIT
-if ! start_swift; then
-	fail "Swift + s3api starts" "$(tail -5 "$STATE/swift-start.log")"
-	finish; exit 1
-fi
-pass "Swift + s3api starts (signature-checking S3 on 127.0.0.1:$SWPORT)"
-EP=http://127.0.0.1:$SWPORT
+require_swift
 bash "$SCRIPTS/s3mb.sh" "$EP" tiles > /dev/null 2>&1 || true
 n=0
 while IFS= read -r f; do

@@ -37,13 +37,7 @@ mkdir -p "$EMPTY"
 
 # ---- Swift ----------------------------------------------------------------------
 SW=$STATE/swift
-trap 'stop_swift; cleanup' EXIT
-if ! start_swift; then
-	fail "Swift + s3api starts" "$(tail -5 "$STATE/swift-start.log")"
-	finish; exit 1
-fi
-pass "Swift + s3api starts (signature-checking S3 on 127.0.0.1:$SWPORT)"
-EP=http://127.0.0.1:$SWPORT
+require_swift
 for b in tiles big tty mem drop chg; do bash "$SCRIPTS/s3mb.sh" "$EP" "$b" >/dev/null 2>&1; done
 
 # Swift's native API: the oracle for what a bucket (container) holds.
