@@ -13,27 +13,10 @@ DELAY=${BENCH_DELAY_MS:-25}
 machine
 DATA=$STATE/data
 "$MKSAMPLE" --out "$DATA" --id 1 --width 16384 --height 8192 --only-levels 13-14 --quiet
-NG=$STATE/nginx
-NGPORT=$(free_port)
-bash "$SCRIPTS/origin-nginx.sh" start "$NG" "$NGPORT" "$DATA" --tls > /dev/null || { echo "nginx failed"; exit 1; }
-trap 'bash "$SCRIPTS/origin-nginx.sh" stop "$NG" >/dev/null 2>&1; cleanup' EXIT
-DPORT=$(free_port)
+tls_origin "$DATA" "${DPORT:=$(free_port)}"
 "$BUILD_DIR/tests/fault/delayproxy" "$DPORT" 127.0.0.1 "$NGPORT" "$DELAY" --max-seconds 600 > "$STATE/dp.log" 2>&1 &
 track $!
 sleep 0.3
-cat > "$STATE/app.env" <<ENV
-USE_S3=true
-AWS_ACCESS_KEY_ID=AKIDEXAMPLE
-AWS_SECRET_ACCESS_KEY=ignored-by-nginx
-AWS_BUCKET_NAME=tiles
-S3_ENDPOINT_URL=https://127.0.0.1:$DPORT
-S3_CA_BUNDLE=$NG/ca.pem
-LOCAL_STORAGE_DIR=$DATA
-TILE_CACHE_MAX_TILES=0
-METADATA_CACHE_TTL=3600
-TILE_CACHE_SHM=$STATE/gen.shm
-LOG_LEVEL=warn
-ENV
 viewport() {	# 100 tiles: a 10 x 10 block of level 14 starting at column $1
 	for x in $(seq "$1" $(($1 + 9))); do for y in $(seq 10 19); do printf 'tiles=14/%d/%d.jpg&' "$x" "$y"; done; done
 }

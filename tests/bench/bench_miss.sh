@@ -10,23 +10,7 @@ N=${BENCH_N:-200}
 machine
 DATA=$STATE/data
 "$MKSAMPLE" --out "$DATA" --id 1 --width 16384 --height 8192 --only-levels 13-14 --quiet
-NG=$STATE/nginx
-NGPORT=$(free_port)
-bash "$SCRIPTS/origin-nginx.sh" start "$NG" "$NGPORT" "$DATA" --tls > /dev/null || { echo "nginx failed"; exit 1; }
-trap 'bash "$SCRIPTS/origin-nginx.sh" stop "$NG" >/dev/null 2>&1; cleanup' EXIT
-cat > "$STATE/app.env" <<ENV
-USE_S3=true
-AWS_ACCESS_KEY_ID=AKIDEXAMPLE
-AWS_SECRET_ACCESS_KEY=ignored-by-nginx
-AWS_BUCKET_NAME=tiles
-S3_ENDPOINT_URL=https://127.0.0.1:$NGPORT
-S3_CA_BUNDLE=$NG/ca.pem
-LOCAL_STORAGE_DIR=$DATA
-TILE_CACHE_MAX_TILES=0
-METADATA_CACHE_TTL=3600
-TILE_CACHE_SHM=$STATE/gen.shm
-LOG_LEVEL=warn
-ENV
+tls_origin "$DATA"
 lighttpd_pool miss "$BUILD_DIR/astropixel-tiles" 1 "$STATE/app.env"
 # N distinct tiles of level 14 (64 x 32), the same list for both paths
 keys=$(for i in $(seq 0 $((N - 1))); do echo "14/$((i % 64))/$((i / 64 % 32)).jpg"; done)

@@ -55,3 +55,28 @@ CONF
 	done
 	return 1
 }
+
+# tls_origin DATA [ENDPOINT_PORT]: nginx over TLS + HTTP/2 serving DATA as a
+# path-style bucket (stopped on exit), and $STATE/app.env for a responder
+# that reads it through https://127.0.0.1:ENDPOINT_PORT (default: nginx's own
+# port; give a delay proxy's) with the cache off, so every request is a miss.
+# Sets NG, NGPORT.
+tls_origin() {
+	NG=$STATE/nginx
+	NGPORT=$(free_port)
+	bash "$SCRIPTS/origin-nginx.sh" start "$NG" "$NGPORT" "$1" --tls > /dev/null || { echo "nginx failed"; exit 1; }
+	trap 'bash "$SCRIPTS/origin-nginx.sh" stop "$NG" >/dev/null 2>&1; cleanup' EXIT
+	cat > "$STATE/app.env" <<ENV
+USE_S3=true
+AWS_ACCESS_KEY_ID=AKIDEXAMPLE
+AWS_SECRET_ACCESS_KEY=ignored-by-nginx
+AWS_BUCKET_NAME=tiles
+S3_ENDPOINT_URL=https://127.0.0.1:${2:-$NGPORT}
+S3_CA_BUNDLE=$NG/ca.pem
+LOCAL_STORAGE_DIR=$1
+TILE_CACHE_MAX_TILES=0
+METADATA_CACHE_TTL=3600
+TILE_CACHE_SHM=$STATE/gen.shm
+LOG_LEVEL=warn
+ENV
+}
