@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,9 @@
 #include "response.h"
 
 #define IDLE_POLL_MS 1000
+/* Kept-alive FastCGI connections (nginx fastcgi_keep_conn) one process
+ * serves in turn; one more slot is always free for a new connection. */
+#define KEPT_CONNS_MAX 8
 #define ONE_SHOT_PARAMS_MAX (SERVER_EXTRA_HEADERS_MAX + 8)
 
 static volatile sig_atomic_t stop_requested;
@@ -63,36 +67,81 @@ static void handle(struct app *a, struct request *req, struct response *res, enu
 }
 
 /*
- * Waits until fd is readable. Meanwhile, background prefetch transfers make
- * progress; the wait returns at once when a request arrives, so prefetching
- * never delays one by more than the time to notice it.
+ * Waits for the next request: on the listening socket, or on one of the
+ * kept-alive connections a web server may hold open (FCGI_KEEP_CONN). All
+ * are watched at once, so a process is never pinned to one web-server
+ * connection that idles while others queue on the socket - the classic way
+ * single-threaded FastCGI pools starve behind nginx. Meanwhile background
+ * prefetch transfers make progress; the wait returns the moment a request
+ * arrives. Returns the ready slot, the free slot for a new connection
+ * (dropping the least recently used kept one if none is free), or -1.
  */
-static void wait_readable(struct app *a, int fd)
+static int wait_request(struct app *a, FCGX_Request *slots, unsigned nslots, int listen_fd,
+			const unsigned long *last_used, bool *prefer_new)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct pollfd pfd[KEPT_CONNS_MAX + 2];
+	int owner[KEPT_CONNS_MAX + 2];
 
 	while (!stop_requested) {
 		unsigned busy = a->prefetch ? prefetch_pump(a->prefetch) : 0;
 		/* queued work but nothing in flight (local reads finish at once):
-		 * only look at the socket, then pump again */
+		 * only look at the sockets, then pump again */
 		int timeout = busy && !engine_active(a->engine) ? 0 : IDLE_POLL_MS;
+		unsigned n = 0;
+		int kept = -1, fresh = -1, lru = -1;
 
-		pfd.revents = 0;
-		if (engine_active(a->engine)) {
-			engine_run(a->engine, timeout, &pfd, 1);
-		} else if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
-			log_error("poll: %s", strerror(errno));
-			return;
+		pfd[n].fd = listen_fd;
+		pfd[n].events = POLLIN;
+		owner[n++] = -1;
+		for (unsigned i = 0; i < nslots; i++) {
+			if (slots[i].ipcFd < 0)
+				continue;
+			pfd[n].fd = slots[i].ipcFd;
+			pfd[n].events = POLLIN;
+			owner[n++] = (int)i;
 		}
-		if (pfd.revents)
-			return;
+		for (unsigned i = 0; i < n; i++)
+			pfd[i].revents = 0;
+		if (engine_active(a->engine)) {
+			engine_run(a->engine, timeout, pfd, n);
+		} else if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		for (unsigned i = 1; i < n; i++)
+			if (pfd[i].revents && kept < 0)
+				kept = owner[i];
+		if (kept >= 0 && !(pfd[0].revents && *prefer_new)) {
+			*prefer_new = true;	/* both waiting: the socket goes next */
+			return kept;
+		}
+		if (!pfd[0].revents)
+			continue;
+		*prefer_new = false;
+		for (unsigned i = 0; i < nslots; i++) {
+			if (slots[i].ipcFd < 0 && fresh < 0)
+				fresh = (int)i;
+			if (slots[i].ipcFd >= 0 && (lru < 0 || last_used[i] < last_used[lru]))
+				lru = (int)i;
+		}
+		if (fresh < 0) {
+			log_debug("dropping an idle kept-alive FastCGI connection: all %u slots in use",
+				  nslots);
+			FCGX_Free(&slots[lru], 1);
+			fresh = lru;
+		}
+		return fresh;
 	}
+	return -1;
 }
 
 int server_run(struct app *a, int listen_fd)
 {
-	FCGX_Request fr;
+	FCGX_Request slots[KEPT_CONNS_MAX + 1];
+	unsigned long last_used[KEPT_CONNS_MAX + 1] = {0};
 	unsigned long served = 0;
+	unsigned nslots = KEPT_CONNS_MAX + 1;
+	bool prefer_new = false;
 	int flags;
 
 	install_signals();
@@ -105,38 +154,41 @@ int server_run(struct app *a, int listen_fd)
 	flags = fcntl(listen_fd, F_GETFL);
 	if (flags >= 0)
 		fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK);
-	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_error("FCGX_InitRequest failed");
-		return 1;
-	}
+	for (unsigned i = 0; i < nslots; i++)
+		if (FCGX_InitRequest(&slots[i], listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+			log_error("FCGX_InitRequest failed");
+			return 1;
+		}
 	log_info("ready: serving FastCGI on fd %d", listen_fd);
 	while (!stop_requested) {
 		struct request req;
 		struct response res;
 		struct sink out;
 		enum ap_err pe;
+		FCGX_Request *fr;
+		int s = wait_request(a, slots, nslots, listen_fd, last_used, &prefer_new);
 
-		/* a kept-alive connection (FCGI_KEEP_CONN) brings the next request */
-		wait_readable(a, fr.ipcFd >= 0 ? fr.ipcFd : listen_fd);
-		if (stop_requested)
+		if (s < 0 || stop_requested)
 			break;
-		if (FCGX_Accept_r(&fr) < 0)
+		fr = &slots[s];
+		if (FCGX_Accept_r(fr) < 0)
 			continue;	/* lost the race, interrupted, or the peer went away */
-		pe = request_parse(&req, fcgx_param, &fr);
+		pe = request_parse(&req, fcgx_param, fr);
 		response_init(&res);
 		if (!pe)
 			res.no_body = req.method == M_HEAD;
 		handle(a, &req, &res, pe);
-		out.fcgx = fr.out;
+		out.fcgx = fr->out;
 		out.fp = NULL;
 		if (response_send(&res, &out))
 			log_debug("client went away before the response was written");
 		response_free(&res);
 		/* hand the response to the web server before any idle work */
-		FCGX_Finish_r(&fr);
-		served++;
+		FCGX_Finish_r(fr);
+		last_used[s] = ++served;
 	}
-	FCGX_Free(&fr, 1);
+	for (unsigned i = 0; i < nslots; i++)
+		FCGX_Free(&slots[i], 1);
 	log_info("stopping after %lu requests", served);
 	return 0;
 }

@@ -2,9 +2,11 @@
  * server.h - the FastCGI front: the accept loop and the one-shot mode.
  *
  * One request at a time (single-threaded). Between requests the process
- * drives background prefetch transfers while polling the listening socket,
- * and goes back to accept the moment a request waits. Signal handlers only
- * set a flag: SIGTERM lets the request in flight finish, then the loop ends.
+ * drives background prefetch transfers while polling the listening socket
+ * and any kept-alive connections of the web server (up to KEPT_CONNS_MAX,
+ * served in turn, so no idle connection pins the process), and goes back
+ * to work the moment a request waits. Signal handlers only set a flag:
+ * SIGTERM lets the request in flight finish, then the loop ends.
  */
 #ifndef AP_SERVER_H
 #define AP_SERVER_H
