@@ -99,14 +99,3 @@ enum ap_err buf_printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 	return e;
 }
-
-char *buf_steal(struct buf *b, size_t *len)
-{
-	char *p = b->data;
-
-	if (len)
-		*len = b->len;
-	b->data = NULL;
-	b->len = b->cap = 0;
-	return p;
-}

@@ -28,7 +28,5 @@ enum ap_err buf_add(struct buf *b, const void *p, size_t n) AP_WARN_UNUSED;
 enum ap_err buf_adds(struct buf *b, const char *s) AP_WARN_UNUSED;
 enum ap_err buf_printf(struct buf *b, const char *fmt, ...) AP_PRINTF(2, 3) AP_WARN_UNUSED;
 enum ap_err buf_vprintf(struct buf *b, const char *fmt, va_list ap) AP_WARN_UNUSED;
-/* Hands the memory to the caller (NUL-terminated); the buffer becomes empty. */
-char *buf_steal(struct buf *b, size_t *len);
 
 #endif

@@ -55,7 +55,6 @@ struct engine {
 	struct xfer *head, *tail;	/* oldest first */
 	unsigned active;	/* on the list */
 	unsigned in_multi;	/* RUNNING */
-	long connects;
 	unsigned long long rng;
 	bool dispatched;	/* a callback ran during this engine_run */
 };
@@ -158,11 +157,6 @@ void engine_free(struct engine *e)
 unsigned engine_active(const struct engine *e)
 {
 	return e ? e->active : 0;
-}
-
-long engine_connects(const struct engine *e)
-{
-	return e ? e->connects : 0;
 }
 
 /* ---- libcurl callbacks ---------------------------------------------------- */
@@ -427,14 +421,12 @@ static bool schedule_retry(struct engine *e, struct xfer *x)
 
 static void on_finished(struct engine *e, struct xfer *x, CURLcode code)
 {
-	long status = 0, connects = 0;
+	long status = 0;
 	curl_off_t cl = -1;
 	struct xfer_result *r = &x->res;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-	e->connects += connects;
 	leave_multi(e, x);	/* until restarted */
 	r->status = status;
 	r->err = AP_OK;

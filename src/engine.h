@@ -83,7 +83,5 @@ void engine_cancel(struct engine *e, struct xfer *x);
 void engine_run(struct engine *e, int timeout_ms, struct pollfd *extra, unsigned nextra);
 /* Transfers submitted and not yet completed (including backoff waits). */
 unsigned engine_active(const struct engine *e);
-/* Connections libcurl opened so far (for tests and benchmarks). */
-long engine_connects(const struct engine *e);
 
 #endif

@@ -17,7 +17,6 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_ident(const char *name) { ident = name; }
 void log_set_level(enum log_level lvl) { cur_level = lvl; }
-enum log_level log_get_level(void) { return cur_level; }
 
 int log_parse_level(const char *s)
 {

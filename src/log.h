@@ -14,7 +14,6 @@ enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 /* The program name in each line (default "astropixel-tiles"); not copied. */
 void log_set_ident(const char *name);
 void log_set_level(enum log_level lvl);
-enum log_level log_get_level(void);
 /* Parses "error|warn|info|debug"; returns -1 if unknown. */
 int log_parse_level(const char *s);
 void log_msg(enum log_level lvl, const char *fmt, ...) AP_PRINTF(2, 3);

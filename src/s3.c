@@ -70,11 +70,6 @@ void s3_free(struct s3 *s)
 	free(s);
 }
 
-bool s3_public(const struct s3 *s)
-{
-	return s->public_reads;
-}
-
 /* Appends a header line to the request's storage. */
 static enum ap_err add_line(struct s3_req *r, const char *name, const char *value)
 {

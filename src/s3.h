@@ -34,8 +34,6 @@ struct s3_req {
 
 enum ap_err s3_new(const struct config *c, struct s3 **out) AP_WARN_UNUSED;
 void s3_free(struct s3 *s);
-/* true if reads go unsigned to R2_PUBLIC_URL */
-bool s3_public(const struct s3 *s);
 /*
  * Prepares a request. query is the raw, already encoded query string or
  * NULL; payload_sha256 is the body's hex SHA-256 (NULL: computed, or

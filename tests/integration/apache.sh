@@ -57,15 +57,7 @@ chmod -R a+rX "$STATE"
 # the worker user must reach the binary: a copy in the state dir, not $BUILD_DIR
 cp "$BIN" "$STATE/bin/astropixel-tiles"
 chmod 755 "$STATE/bin/astropixel-tiles"
-# the sample env file as shipped, then the test's values (the last one wins)
-{
-	cat "$IT_ROOT/deploy/astropixel-tiles.env"
-	echo "# ---- test values ----"
-	echo "LOCAL_STORAGE_DIR=$DATA"
-	echo 'SECRET_KEY="it-secret-key"'
-	echo "TILE_CACHE_SHM=$STATE/shm/gen.shm"
-} > "$STATE/app.env"
-chmod 644 "$STATE/app.env"
+shipped_env "$DATA"
 
 sed -e "s|/usr/local/sbin/astropixel-tiles|$STATE/bin/astropixel-tiles|g" \
     -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$STATE/app.env|g" \

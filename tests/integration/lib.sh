@@ -173,5 +173,18 @@ require_swift() {
 	pass "Swift + s3api starts (signature-checking S3 on 127.0.0.1:$SWPORT)"
 }
 
+# shipped_env DATA: $STATE/app.env = the sample env file as shipped, then the
+# test's values (the last definition wins), readable by a worker user
+shipped_env() {
+	{
+		cat "$IT_ROOT/deploy/astropixel-tiles.env"
+		echo "# ---- test values ----"
+		echo "LOCAL_STORAGE_DIR=$1"
+		echo 'SECRET_KEY="it-secret-key"'
+		echo "TILE_CACHE_SHM=$STATE/shm/gen.shm"
+	} > "$STATE/app.env"
+	chmod 644 "$STATE/app.env"
+}
+
 # asan_clean LOGFILE: no sanitizer report in a log
 asan_clean() { ! grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; }

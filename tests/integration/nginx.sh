@@ -50,14 +50,7 @@ chmod 755 "$STATE/bin/astropixel-tiles"
 : > "$STATE/backend.log"
 chown www-data:www-data "$STATE/run" "$STATE/shm" "$STATE/backend.log" "$NG/tmp"
 chmod -R a+rX "$STATE"
-{
-	cat "$IT_ROOT/deploy/astropixel-tiles.env"
-	echo "# ---- test values ----"
-	echo "LOCAL_STORAGE_DIR=$DATA"
-	echo 'SECRET_KEY="it-secret-key"'
-	echo "TILE_CACHE_SHM=$STATE/shm/gen.shm"
-} > "$STATE/app.env"
-chmod 644 "$STATE/app.env"
+shipped_env "$DATA"
 SOCK=$STATE/run/astropixel-tiles.sock
 # stands in for systemd-cat (no journald here): the responders' stderr to a log
 cat > "$STATE/bin/journal" <<SH
