@@ -1,5 +1,5 @@
 /*
- * api.c - request dispatch and the tile, health, stats and clear endpoints.
+ * api.c - request dispatch and the single-tile endpoint.
  *
  * Order of checks for dataset endpoints: route (400/404/405), dataset
  * (404/502), access (401/403) before readiness (503), so that a private
@@ -14,10 +14,10 @@
 #include "batch.h"
 #include "cache.h"
 #include "catalog.h"
-#include "generation.h"
-#include "prefetch.h"
+#include "control.h"
 #include "route.h"
 #include "store.h"
+#include "tilekey.h"
 
 #define PREFLIGHT_MAX_AGE 86400
 
@@ -33,27 +33,6 @@ void api_cors(const struct app *a, struct response *res)
 		response_header(res, "Vary", "Origin");
 }
 
-void api_hit_rate(unsigned long long hits, unsigned long long total, char *out, size_t cap)
-{
-	snprintf(out, cap, "%.1f%%", total ? 100.0 * (double)hits / (double)total : 0.0);
-}
-
-enum ap_err api_send_json(struct response *res, int status, struct json_object *o)
-{
-	struct buf b;
-	enum ap_err e;
-
-	buf_init(&b, RESP_JSON_MAX);
-	e = buf_adds(&b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	if (e) {
-		buf_free(&b);
-		return e;
-	}
-	response_header(res, "Cache-Control", "no-store");
-	response_json(res, status, &b);
-	return AP_OK;
-}
 
 /* Does an If-None-Match list match our strong ETag? Weak comparison, as
  * RFC 9110 prescribes for If-None-Match. */
@@ -107,8 +86,7 @@ static enum ap_err handle_tile(struct app *a, struct request *req, const struct 
 				    "(zoom %u..%u)", (unsigned)rt->tile.z, rt->tile.x, rt->tile.y,
 				    d->id, (unsigned)d->min_zoom, (unsigned)d->max_zoom);
 	e = store_get_tile(a->store, &rt->tile, &t, &src);
-	if (a->cache)
-		cache_note(a->cache, src == SRC_MEMORY && e == AP_OK);
+	cache_note(a->cache, src == SRC_MEMORY);
 	if (e == AP_ERR_NOT_FOUND)
 		return request_fail(req, e, "tile %u/%u/%u not found in dataset %u",
 				    (unsigned)rt->tile.z, rt->tile.x, rt->tile.y, d->id);
@@ -138,121 +116,10 @@ static enum ap_err handle_tile(struct app *a, struct request *req, const struct 
 	return AP_OK;
 }
 
-static enum ap_err handle_health(struct app *a, struct response *res)
-{
-	struct json_object *o = json_object_new_object(), *s, *b, *l;
-	struct store_health h;
-	const char *status;
-	int code;
-
-	if (!o)
-		return AP_ERR_NOMEM;
-	store_health(a->store, &h);
-	if (h.bucket_configured && !h.bucket_open)
-		status = "ok";
-	else if (h.local_ok)
-		status = h.bucket_configured ? "degraded" : "ok";
-	else
-		status = "unavailable";
-	code = strcmp(status, "unavailable") == 0 ? 503 : 200;
-	json_object_object_add(o, "status", json_object_new_string(status));
-	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)(time(NULL) - a->started)));
-	s = json_object_new_object();
-	b = json_object_new_object();
-	json_object_object_add(b, "configured", json_object_new_boolean(h.bucket_configured));
-	if (h.bucket_configured) {
-		json_object_object_add(b, "state", json_object_new_string(
-			h.bucket_open ? "unreachable (skipped during cool-down)" :
-			h.failures ? "failing" : "ok"));
-		json_object_object_add(b, "consecutive_failures", json_object_new_int((int)h.failures));
-		if (h.bucket_open)
-			json_object_object_add(b, "retry_in_s",
-					       json_object_new_int64((int64_t)(h.retry_at - time(NULL))));
-		if (h.last_error[0])
-			json_object_object_add(b, "last_error", json_object_new_string(h.last_error));
-	}
-	json_object_object_add(s, "bucket", b);
-	l = json_object_new_object();
-	json_object_object_add(l, "configured", json_object_new_boolean(h.local_configured));
-	if (h.local_configured)
-		json_object_object_add(l, "state", json_object_new_string(h.local_ok ? "ok" :
-									  "unreadable"));
-	json_object_object_add(s, "local", l);
-	json_object_object_add(o, "storage", s);
-	if (code == 503)
-		json_object_object_add(o, "detail", json_object_new_string(
-			h.local_configured ? "bucket unreachable and local tree unreadable" :
-					     "bucket unreachable and no local tree configured"));
-	return api_send_json(res, code, o);
-}
-
-static enum ap_err handle_stats(struct app *a, const struct dataset *d, struct response *res)
-{
-	struct json_object *o = json_object_new_object(), *s, *ds;
-	struct cache_stats cs;
-	size_t tiles = 0, bytes = 0;
-	char rate[16];
-
-	if (!o)
-		return AP_ERR_NOMEM;
-	memset(&cs, 0, sizeof(cs));
-	if (a->cache) {
-		cache_get_stats(a->cache, &cs);
-		cache_dataset_usage(a->cache, d->id, &tiles, &bytes);
-	}
-	api_hit_rate(cs.hits, cs.requests, rate, sizeof(rate));
-	json_object_object_add(o, "dataset_id", json_object_new_int64(d->id));
-	s = json_object_new_object();
-	json_object_object_add(s, "enabled", json_object_new_boolean(a->cache != NULL));
-	json_object_object_add(s, "cache_size", json_object_new_int64((int64_t)cs.count));
-	json_object_object_add(s, "cache_max", json_object_new_int64(a->cfg.cache_max_tiles));
-	json_object_object_add(s, "cache_bytes", json_object_new_int64((int64_t)cs.bytes));
-	json_object_object_add(s, "cache_max_bytes",
-			       json_object_new_int64((int64_t)a->cfg.cache_max_mb * 1024 * 1024));
-	json_object_object_add(s, "total_requests", json_object_new_int64((int64_t)cs.requests));
-	json_object_object_add(s, "cache_hits", json_object_new_int64((int64_t)cs.hits));
-	json_object_object_add(s, "cache_misses", json_object_new_int64((int64_t)cs.misses));
-	json_object_object_add(s, "hit_rate", json_object_new_string(rate));
-	json_object_object_add(s, "evictions", json_object_new_int64((int64_t)cs.evictions));
-	json_object_object_add(s, "prefetch_queue",
-			       json_object_new_int64((int64_t)prefetch_queued(a->prefetch)));
-	json_object_object_add(s, "prefetched", json_object_new_int64((int64_t)cs.prefetched));
-	json_object_object_add(s, "prefetch_hits", json_object_new_int64((int64_t)cs.prefetch_hits));
-	json_object_object_add(s, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(o, "stats", s);
-	ds = json_object_new_object();
-	json_object_object_add(ds, "cached_tiles", json_object_new_int64((int64_t)tiles));
-	json_object_object_add(ds, "cached_bytes", json_object_new_int64((int64_t)bytes));
-	json_object_object_add(o, "dataset", ds);
-	return api_send_json(res, 200, o);
-}
-
-static enum ap_err handle_clear(struct app *a, const struct dataset *d, struct response *res)
-{
-	struct json_object *o = json_object_new_object();
-	uint32_t id = d->id;	/* d lives in the catalogue, which we drop below */
-	size_t n = 0;
-
-	if (!o)
-		return AP_ERR_NOMEM;
-	/* bump first: from here on no process accepts or serves old entries */
-	if (a->cache)
-		n = cache_clear_dataset(a->cache, id);
-	else
-		gen_bump(a->gens, id);
-	prefetch_drop_dataset(a->prefetch, id);
-	catalog_drop(a->catalog, id);
-	json_object_object_add(o, "dataset_id", json_object_new_int64(id));
-	json_object_object_add(o, "cleared", json_object_new_boolean(1));
-	json_object_object_add(o, "tiles_dropped_here", json_object_new_int64((int64_t)n));
-	json_object_object_add(o, "generation", json_object_new_int64((int64_t)gen_get(a->gens, id)));
-	return api_send_json(res, 200, o);
-}
-
 static enum ap_err dispatch(struct app *a, struct request *req, struct response *res)
 {
-	const struct dataset *d;
+	struct dataset ds, *d = &ds;
+	char why[CATALOG_REASON_MAX + 32];
 	struct route rt;
 	enum ap_err e;
 
@@ -268,13 +135,12 @@ static enum ap_err dispatch(struct app *a, struct request *req, struct response 
 		return AP_OK;
 	}
 	if (rt.kind == R_HEALTH)
-		return handle_health(a, res);
-	e = catalog_get(a->catalog, rt.dataset, &d);
+		return control_health(a, res);
+	e = catalog_get(a->catalog, rt.dataset, d, why, sizeof(why));
 	if (e == AP_ERR_NOT_FOUND)
 		return request_fail(req, e, "dataset %u not found", rt.dataset);
 	if (e)
-		return request_fail(req, e, "dataset %u: metadata could not be read from storage",
-				    rt.dataset);
+		return request_fail(req, e, "dataset %u: %s", rt.dataset, why);
 	e = access_check(&a->cfg, req, d, rt.kind == R_CLEAR ? NEED_OWNER : NEED_READ, time(NULL));
 	if (e)
 		return e;
@@ -284,9 +150,9 @@ static enum ap_err dispatch(struct app *a, struct request *req, struct response 
 	switch (rt.kind) {
 	case R_TILE: return handle_tile(a, req, &rt, d, res);
 	case R_BATCH: return batch_handle(a, req, d, res);
-	case R_STATS: return handle_stats(a, d, res);
-	case R_CLEAR: return handle_clear(a, d, res);
-	case R_PREFETCH: return prefetch_handle(a, req, d, res);
+	case R_STATS: return control_stats(a, d, res);
+	case R_CLEAR: return control_clear(a, d, res);
+	case R_PREFETCH: return control_prefetch(a, req, d, res);
 	case R_HEALTH: break;
 	}
 	return AP_ERR_INTERNAL;
@@ -296,8 +162,7 @@ void api_handle(struct app *a, struct request *req, struct response *res)
 {
 	enum ap_err e;
 
-	if (a->cache)
-		cache_sync(a->cache);
+	cache_sync(a->cache);
 	api_cors(a, res);
 	e = dispatch(a, req, res);
 	if (e)

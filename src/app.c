@@ -13,6 +13,7 @@
 #include "generation.h"
 #include "log.h"
 #include "prefetch.h"
+#include "shm.h"
 #include "store.h"
 
 static enum ap_err fetch_meta(void *ud, const char *key, struct buf *out)
@@ -22,20 +23,58 @@ static enum ap_err fetch_meta(void *ud, const char *key, struct buf *out)
 	return store_get_object(a->store, key, META_MAX_BYTES, out);
 }
 
-/* Processes of one pool share storage settings, so a path derived from them
- * is the same for all of them and different for unrelated deployments. */
-static void default_shm_path(const struct config *c, char *out, size_t cap)
+/* Processes of one pool share storage settings, so a name derived from them
+ * is the same for all of them and different for other pools of the user. */
+static void shared_name(const struct config *c, const char *what, char *out, size_t cap)
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
-	char in[3 * CONFIG_VALUE_MAX];
+	char in[4 * CONFIG_VALUE_MAX + 8];
 
 	snprintf(in, sizeof(in), "%s|%s|%s|%s", c->local_dir ? c->local_dir : "",
 		 c->endpoint ? c->endpoint : "", c->bucket ? c->bucket : "",
 		 c->public_url ? c->public_url : "");
 	EVP_Digest(in, strlen(in), md, &mdlen, EVP_sha256(), NULL);
-	snprintf(out, cap, "/dev/shm/astropixel-tiles-%u-%02x%02x%02x%02x%02x%02x", (unsigned)getuid(),
-		 md[0], md[1], md[2], md[3], md[4], md[5]);
+	snprintf(out, cap, "%s-%02x%02x%02x%02x%02x%02x", what, md[0], md[1], md[2], md[3], md[4],
+		 md[5]);
+}
+
+/* TILE_RUNTIME_DIR, else systemd's RuntimeDirectory, else the user's
+ * runtime directory, else a directory of the uid's own under /tmp. */
+static void runtime_dir(const struct config *c, char *out, size_t cap)
+{
+	const char *v = getenv("RUNTIME_DIRECTORY");
+
+	if (c->runtime_dir)
+		snprintf(out, cap, "%s", c->runtime_dir);
+	else if (v && v[0] == '/')
+		snprintf(out, cap, "%.*s", (int)strcspn(v, ":"), v);	/* the first of a list */
+	else if ((v = getenv("XDG_RUNTIME_DIR")) && v[0] == '/')
+		snprintf(out, cap, "%s/astropixel-tiles", v);
+	else
+		snprintf(out, cap, "/tmp/astropixel-tiles-%u", (unsigned)geteuid());
+}
+
+/* The shared generation map, or a private one when its lock stays busy. */
+static enum ap_err open_generations(struct app *a, char *why, size_t whylen)
+{
+	char dir[SHM_PATH_MAX], name[SHM_NAME_MAX], reason[SHM_PATH_MAX + 160];
+	enum ap_err e;
+
+	runtime_dir(&a->cfg, dir, sizeof(dir));
+	e = shm_dir_prepare(dir, reason, sizeof(reason));
+	if (!e) {
+		shared_name(&a->cfg, "generations", name, sizeof(name));
+		e = gen_open(dir, name, &a->gens, reason, sizeof(reason));
+	}
+	if (e == AP_ERR_UNAVAILABLE) {
+		log_warn("%s: cache-clear will reach only the process that answers it", reason);
+		a->gens = gen_open_private();
+		return a->gens ? AP_OK : AP_ERR_NOMEM;
+	}
+	if (e)
+		snprintf(why, whylen, "TILE_RUNTIME_DIR: %s", reason);
+	return e;
 }
 
 void app_engine_opts(const struct config *c, struct engine_opts *o)
@@ -52,7 +91,6 @@ void app_engine_opts(const struct config *c, struct engine_opts *o)
 
 enum ap_err app_init(struct app *a, char *why, size_t whylen)
 {
-	char shm[512];
 	enum ap_err e;
 
 	memset(a, 0, sizeof(*a));
@@ -62,28 +100,17 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		return e;
 	log_set_level((enum log_level)log_parse_level(a->cfg.log_level));
 
-	if (a->cfg.shm_path)
-		snprintf(shm, sizeof(shm), "%s", a->cfg.shm_path);
-	else
-		default_shm_path(&a->cfg, shm, sizeof(shm));
-	e = gen_open(shm, GEN_MODE_GROUP, &a->gens);
+	e = open_generations(a, why, whylen);
+	if (e)
+		goto fail;
+	e = cache_new((size_t)a->cfg.cache_max_tiles, (size_t)a->cfg.cache_max_mb * 1024 * 1024,
+		      a->gens, &a->cache);
 	if (e) {
-		/* clears then reach only this process: say so, keep serving */
-		log_warn("cannot share cache generations through %s; cache-clear will reach "
-			 "only the process that answers it (set TILE_CACHE_SHM)", shm);
-		a->gens = gen_open_private();
-		if (!a->gens)
-			goto nomem;
+		snprintf(why, whylen, "TILE_CACHE_MAX_TILES: cannot build a cache of %ld tiles",
+			 a->cfg.cache_max_tiles);
+		goto fail;
 	}
-	if (a->cfg.cache_max_tiles > 0 && a->cfg.cache_max_mb > 0) {
-		e = cache_new((size_t)a->cfg.cache_max_tiles,
-			      (size_t)a->cfg.cache_max_mb * 1024 * 1024, a->gens, &a->cache);
-		if (e) {
-			snprintf(why, whylen, "TILE_CACHE_MAX_TILES: cannot build a cache of %ld tiles",
-				 a->cfg.cache_max_tiles);
-			goto fail;
-		}
-	}
+	cache_negative_limits(a->cache, (size_t)a->cfg.negative_max, a->cfg.negative_ttl_s * 1000);
 	if (a->cfg.use_s3) {
 		struct engine_opts o;
 
@@ -95,13 +122,17 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		}
 		if (!a->cfg.tls_verify)
 			log_warn("S3_VERIFY_TLS=false: the bucket's certificate is NOT verified");
+		if (a->cfg.public_url)
+			log_warn("R2_PUBLIC_URL is set: every object of that bucket, private datasets' "
+				 "tiles included, is readable by anyone who knows its URL; access control "
+				 "here does not protect them there");
 	}
 	e = store_new(&a->cfg, a->cache, a->engine, &a->store);
 	if (e) {
 		snprintf(why, whylen, "cannot set up storage");
 		goto fail;
 	}
-	a->catalog = catalog_new(a->cfg.metadata_ttl_s, a->cache, fetch_meta, a);
+	a->catalog = catalog_new(a->cfg.metadata_ttl_s, a->gens, fetch_meta, a);
 	if (!a->catalog)
 		goto nomem;
 	e = prefetch_new(&a->cfg, a->store, a->cache, &a->prefetch);

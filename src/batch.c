@@ -2,26 +2,30 @@
  * batch.c - the batch endpoint: parse, dedupe, fetch misses in parallel,
  * answer one JSON document with base64 tiles written straight into it.
  *
- * Every distinct tile is one job. Jobs that hit the cache are done at once;
- * the others each run a store lookup (format fallback chained inside it) on
+ * Every distinct requested string is one entry of the answer; entries that
+ * name the same tile ("0/0/0.jpg" and "0/0/0.jpeg") share one job, and
+ * every job runs one store lookup (memory first, format walk inside it) on
  * the shared engine. The engine is driven until every job is done or the
- * batch deadline passes; lookups still running then are cancelled and their
- * tiles reported null and missing.
+ * batch deadline passes; lookups still running then are cancelled and
+ * their tiles reported null and missing.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "batch.h"
-#include "api.h"
 #include "base64.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
 #include "prefetch.h"
 #include "store.h"
 
-struct job {
+/* Open-addressing sets for the dedupe, sized once per batch: a power of
+ * two >= 2 x entries keeps probes short whatever the input. */
+#define SET_MIN 16
+
+struct batch_job {
 	struct tilekey key;
 	struct lookup lk;
 	struct tile *tile;
@@ -31,20 +35,175 @@ struct job {
 
 struct entry {
 	char spec[TILE_SPEC_MAX + 1];	/* exactly as requested (decoded) */
-	struct job *job;		/* NULL: outside the grid */
+	size_t len;
+	struct batch_job *job;		/* NULL: outside the grid */
 };
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
+struct batch {
+	struct entry *ents;
+	size_t n, cap;
+	uint32_t *spec_set;		/* entry index + 1, 0: empty */
+	size_t set_mask;
+	bool prefetch;
+	struct batch_job *jobs;
+	size_t njobs;
+	unsigned npending;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+static uint64_t mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+
+	for (size_t i = 0; i < n; i++)
+		h = mix(h ^ (unsigned char)p[i]);
+	return h;
+}
+
+static size_t set_size(size_t entries)
+{
+	size_t n = SET_MIN;
+
+	while (n < 2 * entries)
+		n <<= 1;
+	return n;
+}
+
+/* Adds the spec to the answer unless the same string is there already;
+ * false if it was a repeat. */
+static bool add_distinct(struct batch *b, const char *v, size_t len)
+{
+	size_t i = (size_t)hash_bytes(v, len) & b->set_mask;
+
+	for (; b->spec_set[i]; i = (i + 1) & b->set_mask) {
+		const struct entry *e = &b->ents[b->spec_set[i] - 1];
+		if (e->len == len && memcmp(e->spec, v, len) == 0)
+			return false;
+	}
+	memcpy(b->ents[b->n].spec, v, len);
+	b->ents[b->n].spec[len] = '\0';
+	b->ents[b->n].len = len;
+	b->spec_set[i] = (uint32_t)++b->n;
+	return true;
+}
+
+/* A malformed entry, named without echoing more than a short printable part. */
+static enum ap_err bad_entry(struct request *req, size_t n, const char *v, size_t vlen)
+{
+	char shown[TILE_SPEC_MAX + 1];
+	size_t l = vlen < TILE_SPEC_MAX ? vlen : TILE_SPEC_MAX;
+
+	for (size_t i = 0; i < l; i++)
+		shown[i] = (v[i] >= 0x20 && v[i] < 0x7f && v[i] != '"' && v[i] != '\\') ? v[i] : '?';
+	shown[l] = '\0';
+	return request_fail(req, AP_ERR_BAD_REQUEST,
+			    "malformed tile entry #%zu '%s%s' (expected z/x/y.ext with ext jpg, jpeg, "
+			    "png or webp)", n, shown, vlen > l ? "..." : "");
+}
+
+/* One query parameter; tiles= entries are checked and deduplicated. */
+static enum ap_err take_param(struct batch *b, struct request *req, const char *name,
+			      const char *value, size_t vlen, size_t *seen)
+{
+	struct tilekey k;
+
+	if (strcmp(name, "prefetch") == 0) {
+		b->prefetch = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
+		return AP_OK;
+	}
+	if (strcmp(name, "tiles") != 0)
+		return AP_OK;	/* token and cache-busters are not ours */
+	++*seen;
+	if (vlen > TILE_SPEC_MAX || tk_parse_spec(value, vlen, &k))
+		return bad_entry(req, *seen, value, vlen);
+	if (b->n == b->cap) {
+		/* a repeat of an entry already counted is not one more tile */
+		size_t i = (size_t)hash_bytes(value, vlen) & b->set_mask;
+		for (; b->spec_set[i]; i = (i + 1) & b->set_mask) {
+			const struct entry *e = &b->ents[b->spec_set[i] - 1];
+			if (e->len == vlen && memcmp(e->spec, value, vlen) == 0)
+				return AP_OK;
+		}
+		return request_fail(req, AP_ERR_BAD_REQUEST, "too many tiles: entry #%zu '%s' exceeds "
+				    "the limit of %zu distinct tiles (BATCH_MAX_TILES)", *seen, value, b->cap);
+	}
+	add_distinct(b, value, vlen);
+	return AP_OK;
+}
+
+static enum ap_err parse_entries(struct batch *b, const struct app *a, struct request *req)
+{
+	const char *cur = req->query;
+	char name[32], value[REQ_PARAM_VALUE_MAX];
+	size_t vlen, params = 0, seen = 0;
+	enum ap_err e;
+
+	b->cap = (size_t)a->cfg.batch_max_tiles;
+	b->ents = calloc(b->cap, sizeof(*b->ents));
+	b->set_mask = set_size(b->cap) - 1;
+	b->spec_set = calloc(b->set_mask + 1, sizeof(*b->spec_set));
+	if (!b->ents || !b->spec_set)
+		return AP_ERR_NOMEM;
+	while ((e = query_next(&cur, name, sizeof(name), value, sizeof(value), &vlen)) !=
+	       AP_ERR_NOT_FOUND) {
+		if (++params > REQ_QUERY_PARAMS_MAX)
+			return request_fail(req, AP_ERR_BAD_REQUEST, "more than %d query parameters",
+					    REQ_QUERY_PARAMS_MAX);
+		if (e)
+			return request_fail(req, AP_ERR_BAD_REQUEST, "malformed query parameter #%zu",
+					    params);
+		if ((e = take_param(b, req, name, value, vlen, &seen)))
+			return e;
+	}
+	if (b->n == 0)
+		return request_fail(req, AP_ERR_BAD_REQUEST,
+				    "no tiles requested: use ?tiles=z/x/y.ext&tiles=...");
+	return AP_OK;
+}
+
+/* One job per distinct tile of the grid; entries point at their job. */
+static enum ap_err make_jobs(struct batch *b, const struct dataset *d)
+{
+	size_t mask = set_size(b->n) - 1;
+	uint32_t *set = calloc(mask + 1, sizeof(*set));
+
+	b->jobs = calloc(b->n, sizeof(*b->jobs));
+	if (!set || !b->jobs) {
+		free(set);
+		return AP_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct tilekey k;
+		size_t h;
+
+		if (tk_parse_spec(b->ents[i].spec, b->ents[i].len, &k))
+			continue;	/* parsed once already */
+		k.dataset = d->id;
+		if (!dataset_has_tile(d, &k))
+			continue;	/* outside the grid: missing */
+		h = (size_t)mix((uint64_t)k.z << 58 ^ (uint64_t)k.x << 29 ^ k.y ^ (uint64_t)k.fmt << 56);
+		for (h &= mask; set[h]; h = (h + 1) & mask)
+			if (tk_equal(&b->jobs[set[h] - 1].key, &k))
+				break;
+		if (!set[h]) {
+			b->jobs[b->njobs].key = k;
+			set[h] = (uint32_t)++b->njobs;
+		}
+		b->ents[i].job = &b->jobs[set[h] - 1];
+	}
+	free(set);
+	return AP_OK;
 }
 
 static void on_job_done(struct lookup *lk, void *ud)
 {
-	struct job *j = ud;
+	struct batch_job *j = ud;
 
 	j->tile = lk->tile;	/* NULL when not found or failed */
 	lk->tile = NULL;
@@ -52,131 +211,87 @@ static void on_job_done(struct lookup *lk, void *ud)
 	(*j->npending)--;
 }
 
-static enum ap_err parse_entries(const struct app *a, struct request *req, struct entry **out,
-				 size_t *nout, bool *prefetch)
+/* Hits first, so that the misses' fetches cannot evict them. */
+static void start_jobs(struct batch *b, struct app *a)
 {
-	const char *cur = req->query;
-	char name[32], value[REQ_PARAM_VALUE_MAX];
-	size_t n = 0, vlen, max = (size_t)a->cfg.batch_max_tiles, params = 0;
-	struct entry *ents;
-	enum ap_err e;
+	for (size_t j = 0; j < b->njobs; j++) {
+		struct tile *t = NULL;
 
-	ents = calloc(max, sizeof(*ents));
-	if (!ents)
-		return AP_ERR_NOMEM;
-	*prefetch = false;
-	while ((e = query_next(&cur, name, sizeof(name), value, sizeof(value), &vlen)) !=
-	       AP_ERR_NOT_FOUND) {
-		struct tilekey k;
+		if (cache_probe(a->cache, &b->jobs[j].key, &t) == CACHE_PRESENT)
+			b->jobs[j].tile = t;
+	}
+	for (size_t j = 0; j < b->njobs; j++) {
+		struct batch_job *job = &b->jobs[j];
 
-		if (++params > REQ_QUERY_PARAMS_MAX) {
-			e = request_fail(req, AP_ERR_BAD_REQUEST, "more than %d query parameters",
-					 REQ_QUERY_PARAMS_MAX);
-			goto fail;
-		}
-		if (e) {
-			e = request_fail(req, AP_ERR_BAD_REQUEST, "malformed query parameter #%zu", params);
-			goto fail;
-		}
-		if (strcmp(name, "prefetch") == 0) {
-			*prefetch = strcmp(value, "1") == 0 || strcmp(value, "true") == 0;
+		if (job->tile) {
+			cache_note(a->cache, true);
 			continue;
 		}
-		if (strcmp(name, "tiles") != 0)
-			continue;	/* token and cache-busters are not ours */
-		if (n == max) {
-			e = request_fail(req, AP_ERR_BAD_REQUEST,
-					 "too many tiles: entry #%zu '%.*s' exceeds the limit of %zu "
-					 "(BATCH_MAX_TILES)", n + 1, TILE_SPEC_MAX,
-					 vlen <= TILE_SPEC_MAX ? value : "(long)", max);
-			goto fail;
-		}
-		if (vlen > TILE_SPEC_MAX || tk_parse_spec(value, vlen, &k)) {
-			/* name the entry, but never echo more than a short, printable part */
-			char shown[TILE_SPEC_MAX + 1];
-			size_t l = vlen < TILE_SPEC_MAX ? vlen : TILE_SPEC_MAX;
-			for (size_t i = 0; i < l; i++)
-				shown[i] = (value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?';
-			shown[l] = '\0';
-			e = request_fail(req, AP_ERR_BAD_REQUEST,
-					 "malformed tile entry #%zu '%s%s' (expected z/x/y.ext with ext "
-					 "jpg, jpeg, png or webp)", n + 1, shown, vlen > l ? "..." : "");
-			goto fail;
-		}
-		{
-			/* the same string twice is one key of the answer */
-			bool dup = false;
-			for (size_t i = 0; i < n && !dup; i++)
-				dup = strcmp(ents[i].spec, value) == 0;
-			if (dup)
-				continue;
-		}
-		memcpy(ents[n].spec, value, vlen + 1);
-		n++;
+		job->pending = true;
+		job->npending = &b->npending;
+		job->lk.want = job->key;
+		job->lk.done = on_job_done;
+		job->lk.ud = job;
+		b->npending++;
+		store_lookup_start(a->store, &job->lk);
+		cache_note(a->cache, job->lk.src == SRC_MEMORY && !job->pending);
 	}
-	if (n == 0) {
-		e = request_fail(req, AP_ERR_BAD_REQUEST,
-				 "no tiles requested: use ?tiles=z/x/y.ext&tiles=...");
-		goto fail;
-	}
-	*out = ents;
-	*nout = n;
-	return AP_OK;
-fail:
-	free(ents);
-	return e;
 }
 
-static enum ap_err write_json(struct app *a, const struct dataset *d, struct entry *ents,
-			      size_t n, struct buf *b)
+static void wait_jobs(struct batch *b, struct app *a)
 {
-	struct cache_stats cs;
-	size_t found = 0, budget = BATCH_RESPONSE_MAX;
-	char rate[16];
-	bool first;
+	long long deadline = clock_ms() + a->cfg.batch_timeout_ms;
+
+	while (b->npending > 0) {
+		long long left = deadline - clock_ms();
+		if (left <= 0)
+			break;
+		engine_run(store_engine(a->store), (int)(left < 1000 ? left : 1000), NULL, 0);
+	}
+	for (size_t j = 0; j < b->njobs; j++)
+		if (b->jobs[j].pending) {
+			store_lookup_cancel(&b->jobs[j].lk);
+			b->jobs[j].pending = false;
+		}
+}
+
+static enum ap_err write_tiles(struct batch *b, struct buf *out)
+{
 	enum ap_err e;
 
-	/* decide which tiles fit, then write: the size is known before any byte */
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = ents[i].job;
-		size_t need;
-		if (!j || !j->tile)
-			continue;
-		need = b64_encoded_len(j->tile->len) + 2 * TILE_SPEC_MAX + 16;
-		if (need > budget) {
-			ents[i].job = NULL;	/* over the response bound: missing */
-			continue;
-		}
-		budget -= need;
-		found++;
-	}
-	if ((e = buf_printf(b, "{\"dataset_id\": %u, \"count\": %zu, \"tiles\": {", d->id, found)))
-		return e;
 	/* keys passed the tile grammar: digits, '/', '.', letters; no escaping */
-	first = true;
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = ents[i].job;
-		if ((e = buf_printf(b, "%s\"%s\": ", first ? "" : ", ", ents[i].spec)))
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_job *j = b->ents[i].job;
+		size_t len;
+
+		if ((e = buf_printf(out, "%s\"%s\": ", i ? ", " : "", b->ents[i].spec)))
 			return e;
-		first = false;
-		if (j && j->tile) {
-			size_t len = b64_encoded_len(j->tile->len);
-			if ((e = buf_reserve(b, len + 2)))
+		if (!j || !j->tile) {
+			if ((e = buf_adds(out, "null")))
 				return e;
-			b->data[b->len++] = '"';
-			b64_encode(j->tile->data, j->tile->len, b->data + b->len);
-			b->len += len;
-			b->data[b->len++] = '"';
-			b->data[b->len] = '\0';
-		} else if ((e = buf_adds(b, "null"))) {
-			return e;
+			continue;
 		}
+		len = b64_encoded_len(j->tile->len);
+		if ((e = buf_reserve(out, len + 2)))
+			return e;
+		out->data[out->len++] = '"';
+		b64_encode(j->tile->data, j->tile->len, out->data + out->len);
+		out->len += len;
+		out->data[out->len++] = '"';
+		out->data[out->len] = '\0';
 	}
-	if ((e = buf_adds(b, "}, \"formats\": {")))
+	return AP_OK;
+}
+
+static enum ap_err write_formats_missing(struct batch *b, struct buf *out)
+{
+	bool first = true;
+	enum ap_err e;
+
+	if ((e = buf_adds(out, "}, \"formats\": {")))
 		return e;
-	first = true;
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = ents[i].job;
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_job *j = b->ents[i].job;
 		int fmt;
 
 		if (!j || !j->tile)
@@ -184,137 +299,120 @@ static enum ap_err write_json(struct app *a, const struct dataset *d, struct ent
 		fmt = tk_sniff(j->tile->data, j->tile->len);
 		if (fmt < 0)
 			fmt = j->tile->key.fmt;
-		if ((e = buf_printf(b, "%s\"%s\": \"%s\"", first ? "" : ", ", ents[i].spec,
+		if ((e = buf_printf(out, "%s\"%s\": \"%s\"", first ? "" : ", ", b->ents[i].spec,
 				    tk_fmt_ext((enum tile_fmt)fmt))))
 			return e;
 		first = false;
 	}
-	if ((e = buf_adds(b, "}, \"missing\": [")))
+	if ((e = buf_adds(out, "}, \"missing\": [")))
 		return e;
 	first = true;
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = ents[i].job;
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_job *j = b->ents[i].job;
 		if (j && j->tile)
 			continue;
-		if ((e = buf_printf(b, "%s\"%s\"", first ? "" : ", ", ents[i].spec)))
+		if ((e = buf_printf(out, "%s\"%s\"", first ? "" : ", ", b->ents[i].spec)))
 			return e;
 		first = false;
 	}
-	memset(&cs, 0, sizeof(cs));
-	if (a->cache)
-		cache_get_stats(a->cache, &cs);
-	api_hit_rate(cs.hits, cs.requests, rate, sizeof(rate));
-	return buf_printf(b, "], \"cache_stats\": {\"cache_hits\": %llu, \"cache_misses\": %llu, "
+	return AP_OK;
+}
+
+static enum ap_err write_json(struct app *a, const struct dataset *d, struct batch *b,
+			      struct buf *out)
+{
+	struct cache_stats cs;
+	size_t found = 0, budget = BATCH_RESPONSE_MAX;
+	char rate[16];
+	enum ap_err e;
+
+	/* decide which tiles fit, then write: the size is known before any byte */
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_job *j = b->ents[i].job;
+		size_t need;
+		if (!j || !j->tile)
+			continue;
+		need = b64_encoded_len(j->tile->len) + 2 * TILE_SPEC_MAX + 16;
+		if (need > budget) {
+			b->ents[i].job = NULL;	/* over the response bound: missing */
+			continue;
+		}
+		budget -= need;
+		found++;
+	}
+	if ((e = buf_printf(out, "{\"dataset_id\": %u, \"count\": %zu, \"tiles\": {", d->id, found)) ||
+	    (e = write_tiles(b, out)) || (e = write_formats_missing(b, out)))
+		return e;
+	cache_get_stats(a->cache, &cs);
+	cache_hit_rate_text(&cs, rate, sizeof(rate));
+	return buf_printf(out, "], \"cache_stats\": {\"cache_hits\": %llu, \"cache_misses\": %llu, "
 			  "\"hit_rate\": \"%s\", \"cache_size\": %zu}}",
 			  (unsigned long long)cs.hits, (unsigned long long)cs.misses, rate, cs.count);
 }
 
 /* prefetch=1: the viewport is the bounding box of the requested tiles at
- * the level most of them are on. */
-static void prefetch_around(struct app *a, const struct dataset *d, const struct job *jobs,
-			    size_t njobs)
+ * the level most of them are on, in the format most of them asked for. */
+static void prefetch_around(struct app *a, const struct dataset *d, const struct batch *b)
 {
-	unsigned count[TILE_Z_MAX + 1] = {0}, z = 0;
+	unsigned count[TILE_Z_MAX + 1] = {0}, fmts[FMT__COUNT] = {0}, z = 0, f = 0;
 	uint32_t x0 = UINT32_MAX, x1 = 0, y0 = UINT32_MAX, y1 = 0;
 
-	for (size_t j = 0; j < njobs; j++)
-		count[jobs[j].key.z]++;
+	for (size_t j = 0; j < b->njobs; j++)
+		count[b->jobs[j].key.z]++;
 	for (unsigned i = 1; i <= TILE_Z_MAX; i++)
 		if (count[i] > count[z])
 			z = i;
 	if (!count[z])
 		return;
-	for (size_t j = 0; j < njobs; j++) {
-		const struct tilekey *k = &jobs[j].key;
+	for (size_t j = 0; j < b->njobs; j++) {
+		const struct tilekey *k = &b->jobs[j].key;
 		if (k->z != z)
 			continue;
+		fmts[k->fmt]++;
 		x0 = k->x < x0 ? k->x : x0;
 		x1 = k->x > x1 ? k->x : x1;
 		y0 = k->y < y0 ? k->y : y0;
 		y1 = k->y > y1 ? k->y : y1;
 	}
-	if (x1 - x0 < PREFETCH_VIEWPORT_MAX && y1 - y0 < PREFETCH_VIEWPORT_MAX)
-		prefetch_viewport(a->prefetch, d, z, x0, x1, y0, y1);
+	for (unsigned i = 1; i < FMT__COUNT; i++)
+		if (fmts[i] > fmts[f])
+			f = i;
+	prefetch_viewport(a->prefetch, d, (enum tile_fmt)f, z, x0, x1, y0, y1);
+}
+
+static void batch_free(struct batch *b)
+{
+	for (size_t j = 0; j < b->njobs; j++)
+		tile_unref(b->jobs[j].tile);
+	free(b->jobs);
+	free(b->ents);
+	free(b->spec_set);
 }
 
 enum ap_err batch_handle(struct app *a, struct request *req, const struct dataset *d,
 			 struct response *res)
 {
-	struct entry *ents = NULL;
-	struct job *jobs = NULL;
-	size_t n = 0, njobs = 0;
-	unsigned npending = 0;
-	bool want_prefetch;
-	long long deadline;
-	struct buf b;
+	struct batch b;
+	struct buf out;
 	enum ap_err e;
 
-	e = parse_entries(a, req, &ents, &n, &want_prefetch);
-	if (e)
-		return e;
-	jobs = calloc(n, sizeof(*jobs));
-	if (!jobs) {
-		free(ents);
-		return AP_ERR_NOMEM;
+	memset(&b, 0, sizeof(b));
+	buf_init(&out, BATCH_RESPONSE_MAX + 64 * 1024);
+	e = parse_entries(&b, a, req);
+	if (!e)
+		e = make_jobs(&b, d);
+	if (!e) {
+		start_jobs(&b, a);
+		wait_jobs(&b, a);
+		e = write_json(a, d, &b, &out);
 	}
-	/* one job per distinct tile ("0/0/0.jpg" and "0/0/0.jpeg" are one) */
-	for (size_t i = 0; i < n; i++) {
-		struct tilekey k;
-		if (tk_parse_spec(ents[i].spec, strlen(ents[i].spec), &k))
-			continue;	/* parsed once already */
-		k.dataset = d->id;
-		if (!dataset_has_tile(d, &k))
-			continue;	/* outside the grid: missing */
-		for (size_t j = 0; j < njobs && !ents[i].job; j++)
-			if (!memcmp(&jobs[j].key, &k, sizeof(k)))
-				ents[i].job = &jobs[j];
-		if (ents[i].job)
-			continue;
-		jobs[njobs].key = k;
-		ents[i].job = &jobs[njobs++];
-	}
-	/* hits first, so that the misses' fetches cannot evict them */
-	for (size_t j = 0; j < njobs; j++) {
-		jobs[j].tile = store_cached(a->store, &jobs[j].key);
-		if (a->cache)
-			cache_note(a->cache, jobs[j].tile != NULL);
-	}
-	deadline = mono_ms() + a->cfg.batch_timeout_ms;
-	for (size_t j = 0; j < njobs; j++) {
-		if (jobs[j].tile)
-			continue;
-		jobs[j].pending = true;
-		jobs[j].npending = &npending;
-		jobs[j].lk.want = jobs[j].key;
-		jobs[j].lk.done = on_job_done;
-		jobs[j].lk.ud = &jobs[j];
-		npending++;
-		store_lookup_start(a->store, &jobs[j].lk);
-	}
-	while (npending > 0) {
-		long long left = deadline - mono_ms();
-		if (left <= 0)
-			break;
-		engine_run(store_engine(a->store), (int)(left < 1000 ? left : 1000), NULL, 0);
-	}
-	for (size_t j = 0; j < njobs; j++)
-		if (jobs[j].pending) {
-			store_lookup_cancel(&jobs[j].lk);
-			jobs[j].pending = false;
-		}
-
-	buf_init(&b, BATCH_RESPONSE_MAX + 64 * 1024);
-	e = write_json(a, d, ents, n, &b);
 	if (!e) {
 		response_header(res, "Cache-Control", "no-store");
-		response_json(res, 200, &b);
-		if (want_prefetch)
-			prefetch_around(a, d, jobs, njobs);
+		response_json(res, 200, &out);
+		if (b.prefetch)
+			prefetch_around(a, d, &b);
 	}
-	for (size_t j = 0; j < njobs; j++)
-		tile_unref(jobs[j].tile);
-	buf_free(&b);
-	free(jobs);
-	free(ents);
+	batch_free(&b);
+	buf_free(&out);
 	return e;
 }

@@ -7,7 +7,7 @@
 #define AP_BATCH_H
 
 #include "app.h"
-#include "catalog.h"
+#include "dataset.h"
 #include "request.h"
 #include "response.h"
 

@@ -18,6 +18,13 @@
  *    dataset's current generation. A stale entry is dropped when met, and
  *    cache_sync() sweeps all of them once any process bumped a generation.
  *
+ * Negative entries: (key, format) that storage said does not exist, so that
+ * holes of a sparse pyramid and the formats a dataset lacks cost no storage
+ * request while they are remembered. They have a list, a bound and a TTL of
+ * their own (cache_negative_limits): they never push a tile out and a tile
+ * never pushes them out. A negative entry and a tile never share a key: each
+ * put replaces the other. Generations apply to both.
+ *
  * Clearing a dataset for the whole pool: cache_clear_dataset() (bumps, then
  * drops here); every other process drops on its next cache_sync() or hit.
  */
@@ -39,12 +46,14 @@ struct gen_map;
 
 #define TILE_F_CACHED 0x01	/* linked in a cache */
 #define TILE_F_PREFETCHED 0x02	/* put by prefetch, not yet hit */
+#define TILE_F_ABSENT 0x04	/* a negative entry: storage said no such object */
 
 struct tile {
 	struct tilekey key;
 	uint64_t gen;		/* dataset generation when fetched */
 	uint32_t refs;
 	uint8_t flags;		/* TILE_F_* */
+	long long expires_ms;	/* negative entries: end of life (clock_ms) */
 	size_t len;
 	char etag[TILE_ETAG_MAX];	/* "\"<32 hex>\"": strong, of the bytes */
 	struct tile *hnext, *prev, *next;	/* hash chain, LRU list */
@@ -61,7 +70,12 @@ struct cache;
 struct cache_stats {
 	size_t count, max_count, bytes, max_bytes;	/* bytes: as in the bound */
 	uint64_t requests, hits, misses, evictions, prefetched, prefetch_hits;
+	size_t negative, max_negative;
+	uint64_t negative_hits;
 };
+
+/* What the cache knows of one (tile, format). */
+enum cache_answer { CACHE_UNKNOWN, CACHE_PRESENT, CACHE_ABSENT };
 
 /* max_tiles <= CACHE_TILES_CEILING (else AP_ERR_CONFIG); 0 tiles or 0 bytes
  * make a cache that holds nothing. gens may be NULL: no generations. */
@@ -70,11 +84,21 @@ enum ap_err cache_new(size_t max_tiles, size_t max_bytes, struct gen_map *gens,
 void cache_free(struct cache *c);	/* tiles still referenced survive */
 /* What an entry of len data bytes counts against max_bytes. */
 size_t cache_entry_cost(const struct cache *c, size_t len);
+/* Negative entries: at most max, each for ttl_ms (0 max: none are kept). */
+void cache_negative_limits(struct cache *c, size_t max, long long ttl_ms);
 
 /* A new reference and moved to MRU, or NULL. Counts no statistics. */
 struct tile *cache_get(struct cache *c, const struct tilekey *k);
 /* Whether k is cached, without touching it (prefetch planning). */
 bool cache_contains(struct cache *c, const struct tilekey *k);
+/* What is known of k: PRESENT sets *out to a new reference (moved to MRU),
+ * ABSENT counts a negative hit, UNKNOWN means storage must be asked. */
+enum cache_answer cache_probe(struct cache *c, const struct tilekey *k, struct tile **out);
+/* The same answer without touching or counting anything (planning). */
+enum cache_answer cache_peek(struct cache *c, const struct tilekey *k);
+/* Remembers that k is absent from storage (replacing a tile of that key),
+ * for the negative TTL, if gen is still the dataset's generation. */
+void cache_put_absent(struct cache *c, const struct tilekey *k, uint64_t gen);
 /* Takes its own reference. false, and nothing changes, if gen is not the
  * dataset's current generation (fetched before a clear) or the tile costs
  * more than max_bytes; the caller still serves it. Evicts LRU entries until
@@ -97,6 +121,8 @@ void cache_note(struct cache *c, bool hit);
  * first cache_get counts a prefetch hit. */
 void cache_note_prefetch(struct cache *c, struct tile *t);
 void cache_get_stats(const struct cache *c, struct cache_stats *s);
+/* "31.0%" of hits over lookups (SPEC 3.2, 3.3). */
+void cache_hit_rate_text(const struct cache_stats *s, char *out, size_t cap);
 /* A dataset's live entries and their cost, after dropping its stale ones.
  * O(entries): for the stats endpoint, not the tile path. */
 void cache_dataset_usage(struct cache *c, uint32_t dataset, size_t *tiles, size_t *bytes);

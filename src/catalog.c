@@ -1,240 +1,291 @@
 /*
- * catalog.c - dataset metadata cache and validation; see catalog.h.
+ * catalog.c - the bounded metadata map; see catalog.h.
  *
- * Level geometry (the OpenSeadragon/DZI convention): level max_zoom is the
- * full image; level z is scaled by 2^(max_zoom - z), so its size is
- * ceil(width / 2^s) x ceil(height / 2^s) and its grid is that divided by
- * tile_size, rounded up.
+ * Entries are preallocated in two pools, each with its free list and LRU
+ * list; one chained hash table finds an id in either. A lookup allocates
+ * nothing; a miss that must be stored takes a free entry or the least
+ * recently used one of its own pool.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <json-c/json.h>
+#include <time.h>
 #include "catalog.h"
-#include "cache.h"
+#include "generation.h"
 #include "log.h"
 
-#define JSON_DEPTH_MAX 16
+#define CATALOG_BUCKETS 4096	/* power of two, > 1.5 x both pools */
 
-struct slot {
-	bool used;
-	bool missing;		/* negative entry */
+enum entry_kind { ENT_DATASET, ENT_MISSING, ENT_INVALID };
+
+struct centry {
 	uint32_t id;
+	bool used;
+	enum entry_kind kind;
 	time_t loaded;
 	uint64_t gen;
-	struct dataset ds;
+	struct centry *hnext, *prev, *next;
+	struct dataset ds;			/* ENT_DATASET */
+	char reason[CATALOG_REASON_MAX];	/* ENT_INVALID */
+};
+
+struct pool {
+	struct centry *entries;
+	size_t cap, used;		/* entries[0..used) have been handed out */
+	struct centry *head, *tail;	/* MRU, LRU */
+	struct centry *free;		/* forgotten entries, linked by next */
 };
 
 struct catalog {
 	long ttl_s;
-	struct cache *cache;
+	struct gen_map *gens;
 	meta_fetch_fn fetch;
 	void *ud;
-	struct slot slots[CATALOG_SLOTS];
+	bool saw_private;
+	struct centry *buckets[CATALOG_BUCKETS];
+	struct pool known, negative;
 };
 
-struct catalog *catalog_new(long ttl_s, struct cache *cache, meta_fetch_fn fetch, void *ud)
+static bool pool_init(struct pool *p, size_t cap)
+{
+	memset(p, 0, sizeof(*p));
+	p->entries = calloc(cap, sizeof(*p->entries));
+	p->cap = cap;
+	return p->entries != NULL;
+}
+
+struct catalog *catalog_new(long ttl_s, struct gen_map *gens, meta_fetch_fn fetch, void *ud)
 {
 	struct catalog *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->ttl_s = ttl_s;
-	c->cache = cache;
+	c->gens = gens;
 	c->fetch = fetch;
 	c->ud = ud;
+	if (!pool_init(&c->known, CATALOG_DATASETS_MAX) ||
+	    !pool_init(&c->negative, CATALOG_NEGATIVE_MAX)) {
+		catalog_free(c);
+		return NULL;
+	}
 	return c;
 }
 
 void catalog_free(struct catalog *c)
 {
+	if (!c)
+		return;
+	free(c->known.entries);
+	free(c->negative.entries);
 	free(c);
 }
 
-const char *ds_status_name(enum ds_status s)
+bool catalog_saw_private(const struct catalog *c)
 {
-	static const char *const names[] = {"completed", "processing", "pending", "failed", "unknown"};
-	return names[s <= DS_OTHER ? s : DS_OTHER];
+	return c->saw_private;
 }
 
-static bool get_u64(struct json_object *o, const char *k, uint64_t max, uint64_t *out)
+static struct centry **bucket_of(struct catalog *c, uint32_t id)
 {
-	struct json_object *v;
-	int64_t x;
-
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int))
-		return false;
-	x = json_object_get_int64(v);
-	if (x < 0 || (uint64_t)x > max)
-		return false;
-	*out = (uint64_t)x;
-	return true;
+	/* Fibonacci hashing: consecutive ids spread over the table */
+	return &c->buckets[(uint32_t)(id * 2654435769u) >> (32 - 12)];
 }
 
-enum ap_err dataset_parse(const char *json, size_t len, uint32_t id, struct dataset *d,
-			  char *why, size_t whylen)
+static struct centry *find(struct catalog *c, uint32_t id)
 {
-	struct json_tokener *tok = json_tokener_new_ex(JSON_DEPTH_MAX);
-	struct json_object *o = NULL, *v;
-	uint64_t minz, maxz, ts;
-	enum ap_err e = AP_ERR_STORAGE;
-	const char *s;
+	struct centry *e = *bucket_of(c, id);
 
-	memset(d, 0, sizeof(*d));
-	d->id = id;
-	if (!tok)
-		return AP_ERR_NOMEM;
-	if (len > META_MAX_BYTES) {
-		snprintf(why, whylen, "metadata larger than %d bytes", META_MAX_BYTES);
-		goto fail;
-	}
-	o = json_tokener_parse_ex(tok, json, (int)len);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(o, json_type_object)) {
-		snprintf(why, whylen, "metadata is not a JSON object");
-		goto fail;
-	}
-	if (json_object_object_get_ex(o, "name", &v) && json_object_is_type(v, json_type_string))
-		snprintf(d->name, sizeof(d->name), "%s", json_object_get_string(v));
-	if (json_object_object_get_ex(o, "owner_id", &v) && !json_object_is_type(v, json_type_null)) {
-		if (json_object_is_type(v, json_type_int))
-			snprintf(d->owner, sizeof(d->owner), "%lld",
-				 (long long)json_object_get_int64(v));
-		else if (json_object_is_type(v, json_type_string) &&
-			 json_object_get_string_len(v) > 0 &&
-			 json_object_get_string_len(v) <= OWNER_ID_MAX)
-			snprintf(d->owner, sizeof(d->owner), "%s", json_object_get_string(v));
-		else {
-			snprintf(why, whylen, "owner_id must be an integer, a string or null");
-			goto fail;
-		}
-		d->has_owner = true;
-	}
-	if (json_object_object_get_ex(o, "is_demo", &v)) {
-		if (!json_object_is_type(v, json_type_boolean)) {
-			snprintf(why, whylen, "is_demo must be a boolean");
-			goto fail;
-		}
-		d->is_demo = json_object_get_boolean(v);
-	}
-	if (!get_u64(o, "min_zoom", TILE_Z_MAX, &minz) || !get_u64(o, "max_zoom", TILE_Z_MAX, &maxz) ||
-	    minz > maxz) {
-		snprintf(why, whylen, "min_zoom/max_zoom missing or not 0 <= min <= max <= %d",
-			 TILE_Z_MAX);
-		goto fail;
-	}
-	if (!get_u64(o, "tile_size", TILE_SIZE_MAX, &ts) || ts < TILE_SIZE_MIN) {
-		snprintf(why, whylen, "tile_size missing or outside %d..%d", TILE_SIZE_MIN, TILE_SIZE_MAX);
-		goto fail;
-	}
-	if (!get_u64(o, "width", IMAGE_SIDE_MAX, &d->width) || d->width == 0 ||
-	    !get_u64(o, "height", IMAGE_SIDE_MAX, &d->height) || d->height == 0) {
-		snprintf(why, whylen, "width/height missing or not positive integers");
-		goto fail;
-	}
-	d->min_zoom = (uint8_t)minz;
-	d->max_zoom = (uint8_t)maxz;
-	d->tile_size = (uint32_t)ts;
-	d->status = DS_COMPLETED;	/* absent: the backend only writes finished ones */
-	if (json_object_object_get_ex(o, "processing_status", &v)) {
-		s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-		d->status = !strcmp(s, "completed") ? DS_COMPLETED :
-			    !strcmp(s, "processing") ? DS_PROCESSING :
-			    !strcmp(s, "pending") ? DS_PENDING :
-			    !strcmp(s, "failed") ? DS_FAILED : DS_OTHER;
-	}
-	e = AP_OK;
-fail:
-	if (o)
-		json_object_put(o);
-	json_tokener_free(tok);
+	while (e && e->id != id)
+		e = e->hnext;
 	return e;
 }
 
-void dataset_grid(const struct dataset *d, unsigned z, uint64_t *cols, uint64_t *rows)
+static struct pool *pool_of(struct catalog *c, const struct centry *e)
 {
-	unsigned s;
-	uint64_t w, h;
-
-	*cols = *rows = 0;
-	if (z < d->min_zoom || z > d->max_zoom)
-		return;
-	s = d->max_zoom - z;
-	/* ceil(width / 2^s) without overflow: width < 2^40, s <= 30 */
-	w = (d->width + (1ull << s) - 1) >> s;
-	h = (d->height + (1ull << s) - 1) >> s;
-	*cols = (w + d->tile_size - 1) / d->tile_size;
-	*rows = (h + d->tile_size - 1) / d->tile_size;
+	return e->kind == ENT_DATASET ? &c->known : &c->negative;
 }
 
-bool dataset_has_tile(const struct dataset *d, const struct tilekey *k)
+static void lru_unlink(struct pool *p, struct centry *e)
 {
-	uint64_t cols, rows;
-
-	dataset_grid(d, k->z, &cols, &rows);
-	return k->x < cols && k->y < rows;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		p->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		p->tail = e->prev;
+	e->prev = e->next = NULL;
 }
 
-static struct slot *slot_of(struct catalog *c, uint32_t id)
+static void lru_front(struct pool *p, struct centry *e)
 {
-	return &c->slots[id % CATALOG_SLOTS];
+	e->prev = NULL;
+	e->next = p->head;
+	if (p->head)
+		p->head->prev = e;
+	else
+		p->tail = e;
+	p->head = e;
+}
+
+/* Puts a never used entry on the free list. */
+static void forget_fresh(struct pool *p, struct centry *e)
+{
+	e->next = p->free;
+	p->free = e;
+}
+
+/* Unlinks e from the table and its LRU list onto its pool's free list. */
+static void forget(struct catalog *c, struct centry *e)
+{
+	struct centry **pp = bucket_of(c, e->id);
+	struct pool *p = pool_of(c, e);
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	e->hnext = NULL;
+	lru_unlink(p, e);
+	e->used = false;
+	e->next = p->free;
+	p->free = e;
+}
+
+/* A slot of pool p for id: a free one, else its least recently used. */
+static struct centry *take(struct catalog *c, struct pool *p, enum entry_kind kind, uint32_t id)
+{
+	struct centry *e;
+
+	if (!p->free && p->used < p->cap)
+		forget_fresh(p, &p->entries[p->used++]);
+	if (!p->free)
+		forget(c, p->tail);
+	e = p->free;
+	p->free = e->next;
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->id = id;
+	e->kind = kind;
+	e->hnext = *bucket_of(c, id);
+	*bucket_of(c, id) = e;
+	lru_front(p, e);
+	return e;
 }
 
 void catalog_drop(struct catalog *c, uint32_t id)
 {
-	struct slot *s = slot_of(c, id);
+	struct centry *e = find(c, id);
 
-	if (s->used && s->id == id)
-		s->used = false;
+	if (e)
+		forget(c, e);
 }
 
-enum ap_err catalog_get(struct catalog *c, uint32_t id, const struct dataset **out)
+static bool fresh(const struct catalog *c, const struct centry *e, time_t now, uint64_t gen)
 {
-	struct slot *s = slot_of(c, id);
-	time_t now = time(NULL);
-	uint64_t gen = c->cache ? cache_gen(c->cache, id) : 0;
-	char key[64], why[160];
-	struct buf b;
-	struct dataset ds;
-	enum ap_err e;
+	return e->gen == gen && now >= e->loaded && now - e->loaded < c->ttl_s;
+}
 
-	if (s->used && s->id == id && s->gen == gen && now - s->loaded < c->ttl_s &&
-	    now >= s->loaded) {
-		if (s->missing)
-			return AP_ERR_NOT_FOUND;
-		*out = &s->ds;
+/* What an entry answers: the dataset or the remembered error. */
+static enum ap_err answer(const struct centry *e, struct dataset *out, char *why, size_t whylen)
+{
+	switch (e->kind) {
+	case ENT_DATASET:
+		*out = e->ds;
 		return AP_OK;
+	case ENT_MISSING:
+		return AP_ERR_NOT_FOUND;
+	case ENT_INVALID:
+		break;
 	}
+	if (why)
+		snprintf(why, whylen, "invalid metadata: %s", e->reason);
+	return AP_ERR_STORAGE;
+}
+
+/* Stores what storage said (replacing an older entry of the id). */
+static struct centry *remember(struct catalog *c, uint32_t id, enum entry_kind kind,
+			       time_t now, uint64_t gen)
+{
+	struct centry *e = find(c, id);
+
+	if (e)
+		forget(c, e);
+	e = take(c, kind == ENT_DATASET ? &c->known : &c->negative, kind, id);
+	e->loaded = now;
+	e->gen = gen;
+	return e;
+}
+
+/* Reads and validates the metadata of id: a new entry, or NULL with the
+ * error of a storage failure (which is not remembered). */
+static struct centry *load(struct catalog *c, uint32_t id, time_t now, uint64_t gen,
+			   enum ap_err *err)
+{
+	char key[64], why[CATALOG_REASON_MAX];
+	struct dataset ds;
+	struct centry *e;
+	struct buf b;
+	enum ap_err fe;
+
 	snprintf(key, sizeof(key), "metadata/datasets/%u.json", id);
 	buf_init(&b, META_MAX_BYTES);
-	e = c->fetch(c->ud, key, &b);
-	if (e == AP_ERR_NOT_FOUND) {
-		s->used = true;
-		s->missing = true;
-		s->id = id;
-		s->loaded = now;
-		s->gen = gen;
+	fe = c->fetch(c->ud, key, &b);
+	if (fe == AP_ERR_TOO_LARGE) {
+		snprintf(why, sizeof(why), "larger than %d bytes", META_MAX_BYTES);
+	} else if (fe == AP_ERR_NOT_FOUND) {
 		buf_free(&b);
-		return AP_ERR_NOT_FOUND;
-	}
-	if (e) {
+		return remember(c, id, ENT_MISSING, now, gen);
+	} else if (fe) {
 		buf_free(&b);
-		if (e == AP_ERR_TOO_LARGE)
-			log_error("dataset %u: metadata larger than %d bytes", id, META_MAX_BYTES);
-		return e == AP_ERR_TIMEOUT ? e : AP_ERR_STORAGE;
+		*err = fe == AP_ERR_TIMEOUT ? AP_ERR_TIMEOUT : AP_ERR_STORAGE;
+		return NULL;
+	} else if (dataset_parse(b.data ? b.data : "", b.len, id, &ds, why, sizeof(why)) == AP_OK) {
+		buf_free(&b);
+		e = remember(c, id, ENT_DATASET, now, gen);
+		e->ds = ds;
+		if (!ds.is_demo)
+			c->saw_private = true;
+		return e;
 	}
-	e = dataset_parse(b.data ? b.data : "", b.len, id, &ds, why, sizeof(why));
 	buf_free(&b);
-	if (e) {
-		log_error("dataset %u: invalid metadata: %s", id, why);
-		return AP_ERR_STORAGE;
+	/* once per TTL: the entry answers every request until then */
+	log_error("dataset %u: invalid metadata (%s): answered 502 for %ld s", id, why, c->ttl_s);
+	e = remember(c, id, ENT_INVALID, now, gen);
+	snprintf(e->reason, sizeof(e->reason), "%s", why);
+	return e;
+}
+
+enum ap_err catalog_get(struct catalog *c, uint32_t id, struct dataset *out, char *why,
+			size_t whylen)
+{
+	time_t now = time(NULL);
+	uint64_t gen = c->gens ? gen_get(c->gens, id) : 0;
+	struct centry *e = find(c, id);
+	enum ap_err err = AP_OK;
+
+	if (e && fresh(c, e, now, gen)) {
+		struct pool *p = pool_of(c, e);
+
+		lru_unlink(p, e);
+		lru_front(p, e);
+		return answer(e, out, why, whylen);
 	}
-	s->used = true;
-	s->missing = false;
-	s->id = id;
-	s->loaded = now;
-	s->gen = gen;
-	s->ds = ds;
-	*out = &s->ds;
-	return AP_OK;
+	{
+		struct centry *old = e && e->gen == gen ? e : NULL;
+
+		e = load(c, id, now, gen, &err);
+		if (!e && old && find(c, id) == old) {
+			/* storage failed: what it said last is still better than an
+			 * error; the next request asks again */
+			return answer(old, out, why, whylen);
+		}
+	}
+	if (!e) {
+		if (why)
+			snprintf(why, whylen, "metadata could not be read from storage");
+		return err;
+	}
+	return answer(e, out, why, whylen);
 }

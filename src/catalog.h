@@ -1,61 +1,45 @@
 /*
- * catalog.h - dataset metadata (metadata/datasets/{id}.json), cached.
+ * catalog.h - dataset metadata (metadata/datasets/{id}.json), remembered.
  *
- * Entries live for METADATA_CACHE_TTL seconds, and not past a cache-clear of
- * their dataset by any process (their generation is checked on each get).
- * Unknown datasets are cached too (negatively), so random ids cannot make
- * every request go to storage.
+ * A bounded map from dataset id to what storage said of it: its metadata,
+ * or that it does not exist, or that its metadata is invalid. Known
+ * datasets and the others live in two separate LRU pools
+ * (CATALOG_DATASETS_MAX, CATALOG_NEGATIVE_MAX), so requests for unknown or
+ * random ids can only push out other unknown ids, never a dataset that is
+ * being served. Entries live for METADATA_CACHE_TTL seconds, and not past a
+ * cache-clear of their dataset by any process (its generation is compared
+ * on each get). Invalid metadata is logged once when it is read, so once
+ * per TTL per process, not once per request. Storage failures are not
+ * remembered: the next request asks again.
  */
 #ifndef AP_CATALOG_H
 #define AP_CATALOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 #include "buf.h"
+#include "dataset.h"
 #include "error.h"
-#include "tilekey.h"
 
-#define META_MAX_BYTES (64 * 1024)
-#define CATALOG_SLOTS 1024	/* datasets remembered per process */
-#define DATASET_NAME_MAX 200
-#define OWNER_ID_MAX 64
-#define TILE_SIZE_MIN 16
-#define TILE_SIZE_MAX 4096
-#define IMAGE_SIDE_MAX (1ull << 40)
-
-enum ds_status { DS_COMPLETED, DS_PROCESSING, DS_PENDING, DS_FAILED, DS_OTHER };
-
-struct dataset {
-	uint32_t id;
-	char name[DATASET_NAME_MAX + 1];
-	bool has_owner;
-	char owner[OWNER_ID_MAX + 1];	/* decimal string, compared with JWT sub */
-	bool is_demo;
-	uint8_t min_zoom, max_zoom;
-	uint32_t tile_size;
-	uint64_t width, height;
-	enum ds_status status;
-};
+#define CATALOG_DATASETS_MAX 1024	/* known datasets remembered per process */
+#define CATALOG_NEGATIVE_MAX 1024	/* unknown or invalid ids remembered */
+#define CATALOG_REASON_MAX 160
 
 /* Fetches the raw JSON of key into out; returns AP_ERR_NOT_FOUND if absent. */
 typedef enum ap_err (*meta_fetch_fn)(void *ud, const char *key, struct buf *out);
 
 struct catalog;
-struct cache;
-struct catalog *catalog_new(long ttl_s, struct cache *cache, meta_fetch_fn fetch, void *ud);
+struct gen_map;
+/* gens may be NULL (no clears from other processes). */
+struct catalog *catalog_new(long ttl_s, struct gen_map *gens, meta_fetch_fn fetch, void *ud);
 void catalog_free(struct catalog *c);
-/* The dataset (valid until the next catalog call) or 404 / 502 / 504. */
-enum ap_err catalog_get(struct catalog *c, uint32_t id, const struct dataset **out) AP_WARN_UNUSED;
+/* Copies the dataset into out, or returns 404 (unknown), 502 (invalid or
+ * storage failed; why says which) or 504. why may be NULL. */
+enum ap_err catalog_get(struct catalog *c, uint32_t id, struct dataset *out, char *why,
+			size_t whylen) AP_WARN_UNUSED;
 void catalog_drop(struct catalog *c, uint32_t id);
-
-/* Parses and validates metadata JSON; why gets a reason on failure. */
-enum ap_err dataset_parse(const char *json, size_t len, uint32_t id, struct dataset *out,
-			  char *why, size_t whylen) AP_WARN_UNUSED;
-/* Is (z, x, y) inside the dataset's zoom range and that level's grid? */
-bool dataset_has_tile(const struct dataset *d, const struct tilekey *k);
-/* Grid of level z (0 if z is outside the zoom range). */
-void dataset_grid(const struct dataset *d, unsigned z, uint64_t *cols, uint64_t *rows);
-const char *ds_status_name(enum ds_status s);
+/* Has a private (not is_demo) dataset been loaded? (health, R2_PUBLIC_URL) */
+bool catalog_saw_private(const struct catalog *c);
 
 #endif

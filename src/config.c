@@ -15,10 +15,13 @@
 #include <unistd.h>
 #include "config.h"
 #include "buf.h"
+#include "decimal.h"
 #include "log.h"
+#include "request.h"
 
 enum opt_type { T_BOOL, T_INT, T_STR };
-#define F_SECRET 1u
+#define F_SECRET 1u	/* never printed: "(set)" */
+#define F_URL 2u	/* a password or user inside it is masked when printed */
 
 struct opt {
 	const char *name;
@@ -43,12 +46,14 @@ static const struct opt opts[] = {
 	 "Optional temporary-credentials session token."},
 	{"AWS_BUCKET_NAME", T_STR, O(bucket), NULL, 0, 0, 0,
 	 "Bucket holding tiles/ and metadata/."},
-	{"S3_ENDPOINT_URL", T_STR, O(endpoint), NULL, 0, 0, 0,
+	{"S3_ENDPOINT_URL", T_STR, O(endpoint), NULL, 0, 0, F_URL,
 	 "S3 API endpoint, e.g. https://ACCOUNT.r2.cloudflarestorage.com (path-style requests)."},
 	{"S3_REGION", T_STR, O(region), "auto", 0, 0, 0,
 	 "SigV4 signing region (R2: auto)."},
-	{"R2_PUBLIC_URL", T_STR, O(public_url), NULL, 0, 0, 0,
-	 "Public bucket URL: unsigned GETs of {R2_PUBLIC_URL}/{key} instead of the S3 API."},
+	{"R2_PUBLIC_URL", T_STR, O(public_url), NULL, 0, 0, F_URL,
+	 "Public bucket URL: unsigned GETs of {R2_PUBLIC_URL}/{key} instead of the S3 API. "
+	 "Every object of such a bucket, private datasets included, is readable by anyone who "
+	 "knows its URL."},
 	{"R2_UPLOAD_MAX_WORKERS", T_INT, O(upload_workers), "20", 1, 256, 0,
 	 "Parallel PUTs of astropixel-sync."},
 	{"LOCAL_STORAGE_DIR", T_STR, O(local_dir), NULL, 0, 0, 0,
@@ -88,13 +93,19 @@ static const struct opt opts[] = {
 	 "LRU bound in tiles per process (0 disables the cache)."},
 	{"TILE_CACHE_MAX_MB", T_INT, O(cache_max_mb), "64", 0, 65536, 0,
 	 "LRU bound in MiB per process, entry overhead included."},
+	{"NEGATIVE_CACHE_MAX", T_INT, O(negative_max), "4096", 0, 1000000, 0,
+	 "Tiles (per format) remembered as absent from storage, per process (0: none)."},
+	{"NEGATIVE_CACHE_TTL", T_INT, O(negative_ttl_s), "60", 1, 86400, 0,
+	 "Seconds a tile is remembered as absent."},
 	{"METADATA_CACHE_TTL", T_INT, O(metadata_ttl_s), "30", 0, 86400, 0,
 	 "Seconds dataset metadata is cached per process."},
-	{"TILE_CACHE_SHM", T_STR, O(shm_path), NULL, 0, 0, 0,
-	 "Shared generation file that makes cache-clear reach every process of a pool "
-	 "(default: /dev/shm/astropixel-tiles-<uid>-<hash of the storage settings>)."},
-	{"BATCH_MAX_TILES", T_INT, O(batch_max_tiles), "100", 1, 1000, 0,
-	 "Tiles per batch request at most."},
+	{"TILE_RUNTIME_DIR", T_STR, O(runtime_dir), NULL, 0, 0, 0,
+	 "Directory of the pool's shared state (cache generations), private to the pool's user "
+	 "(0700, created if absent). Default: $RUNTIME_DIRECTORY (systemd), else "
+	 "$XDG_RUNTIME_DIR/astropixel-tiles, else /tmp/astropixel-tiles-<uid>."},
+	{"BATCH_MAX_TILES", T_INT, O(batch_max_tiles), "100", 1, BATCH_TILES_CEILING, 0,
+	 "Tiles per batch request at most (the URL length limit allows at most "
+	 BATCH_TILES_CEILING_TEXT ")."},
 	{"BATCH_TIMEOUT_MS", T_INT, O(batch_timeout_ms), "10000", 100, 300000, 0,
 	 "One deadline for a whole batch; tiles missing then come back null."},
 	{"PREFETCH_QUEUE_MAX", T_INT, O(prefetch_queue_max), "256", 0, 100000, 0,
@@ -122,41 +133,88 @@ static void kv_free(struct kv *kvs, size_t n)
 	free(kvs);
 }
 
-/* Parses KEY=VALUE lines: `export ` prefix, '#' comments, single or double
- * quotes around the value, surrounding blanks trimmed. */
-static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nout,
-				  char *why, size_t whylen)
+/* Reads a whole file of at most CONFIG_ENV_FILE_MAX bytes into b. */
+static enum ap_err slurp(const char *path, struct buf *b, char *why, size_t whylen)
 {
-	enum ap_err e = AP_ERR_CONFIG;
-	struct buf b;
 	char chunk[4096];
-	struct kv *kvs = NULL;
-	size_t n = 0, lineno = 0;
-	FILE *f;
-	char *line, *next;
+	FILE *f = fopen(path, "r");
 
-	buf_init(&b, CONFIG_ENV_FILE_MAX);
-	f = fopen(path, "r");
 	if (!f) {
 		snprintf(why, whylen, "ENV_FILE: cannot open %s: %s", path, strerror(errno));
-		goto fail;
+		return AP_ERR_CONFIG;
 	}
 	for (;;) {
 		size_t r = fread(chunk, 1, sizeof(chunk), f);
 		if (r == 0)
 			break;
-		if (buf_add(&b, chunk, r)) {
+		if (buf_add(b, chunk, r)) {
 			snprintf(why, whylen, "ENV_FILE: %s is larger than %d bytes", path,
 				 CONFIG_ENV_FILE_MAX);
 			fclose(f);
-			goto fail;
+			return AP_ERR_CONFIG;
 		}
 	}
 	fclose(f);
-	if (!b.data)
-		goto done;
+	return AP_OK;
+}
+
+static char *trim_end(char *start, char *end)
+{
+	while (end > start && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return end;
+}
+
+/* The value part of a line, in place: blanks trimmed, one pair of quotes
+ * removed, or else an inline comment (" #...") cut. */
+static char *env_value(char *v)
+{
+	char *end;
+
+	while (isspace((unsigned char)*v))
+		v++;
+	end = trim_end(v, v + strlen(v));
+	if (end - v >= 2 && (v[0] == '"' || v[0] == '\'') && end[-1] == v[0]) {
+		end[-1] = '\0';
+		return v + 1;
+	}
+	end = strstr(v, " #");
+	if (end) {
+		*end = '\0';
+		trim_end(v, end);
+	}
+	return v;
+}
+
+static enum ap_err kv_push(struct kv **kvs, size_t *n, const char *k, const char *v)
+{
+	struct kv *nk = realloc(*kvs, (*n + 1) * sizeof(**kvs));
+
+	if (!nk)
+		return AP_ERR_NOMEM;
+	*kvs = nk;
+	nk[*n].key = strdup(k);
+	nk[*n].val = strdup(v);
+	(*n)++;
+	return nk[*n - 1].key && nk[*n - 1].val ? AP_OK : AP_ERR_NOMEM;
+}
+
+/* Parses KEY=VALUE lines: `export ` prefix, '#' comments, single or double
+ * quotes around the value, surrounding blanks trimmed. */
+static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nout,
+				  char *why, size_t whylen)
+{
+	struct kv *kvs = NULL;
+	size_t n = 0, lineno = 0;
+	char *line, *next;
+	struct buf b;
+	enum ap_err e;
+
+	buf_init(&b, CONFIG_ENV_FILE_MAX);
+	if ((e = slurp(path, &b, why, whylen)))
+		goto fail;
 	for (line = b.data; line; line = next) {
-		char *eq, *k, *v, *end;
+		char *eq;
 
 		lineno++;
 		next = strchr(line, '\n');
@@ -171,49 +229,16 @@ static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nou
 		eq = strchr(line, '=');
 		if (!eq) {
 			snprintf(why, whylen, "ENV_FILE: %s:%zu: expected NAME=value", path, lineno);
+			e = AP_ERR_CONFIG;
 			goto fail;
 		}
 		*eq = '\0';
-		k = line;
-		end = eq;
-		while (end > k && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		v = eq + 1;
-		while (isspace((unsigned char)*v))
-			v++;
-		end = v + strlen(v);
-		while (end > v && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (end - v >= 2 && (v[0] == '"' || v[0] == '\'') && end[-1] == v[0]) {
-			v++;
-			*--end = '\0';
-		} else {
-			/* unquoted: an inline comment starts at " #" */
-			char *hash = strstr(v, " #");
-			if (hash) {
-				*hash = '\0';
-				end = hash;
-				while (end > v && isspace((unsigned char)end[-1]))
-					*--end = '\0';
-			}
-		}
-		{
-			struct kv *nk = realloc(kvs, (n + 1) * sizeof(*kvs));
-			if (!nk) {
-				snprintf(why, whylen, "out of memory");
-				goto fail;
-			}
-			kvs = nk;
-			kvs[n].key = strdup(k);
-			kvs[n].val = strdup(v);
-			n++;
-			if (!kvs[n - 1].key || !kvs[n - 1].val) {
-				snprintf(why, whylen, "out of memory");
-				goto fail;
-			}
+		trim_end(line, eq);
+		if ((e = kv_push(&kvs, &n, line, env_value(eq + 1)))) {
+			snprintf(why, whylen, "out of memory");
+			goto fail;
 		}
 	}
-done:
 	buf_free(&b);
 	*out = kvs;
 	*nout = n;
@@ -251,16 +276,11 @@ static enum ap_err parse_bool(const char *s, bool *out)
 
 static enum ap_err parse_long(const char *s, long min, long max, long *out)
 {
-	char *end;
-	long v;
+	int64_t v;
 
-	if (*s == '\0' || strlen(s) > 20)
+	if (dec_parse_i64(s, strlen(s), min, max, DEC_LEADING_ZEROS, &v))
 		return AP_ERR_CONFIG;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end != '\0' || v < min || v > max)
-		return AP_ERR_CONFIG;
-	*out = v;
+	*out = (long)v;
 	return AP_OK;
 }
 
@@ -301,9 +321,36 @@ static enum ap_err set_opt(struct config *c, const struct opt *o, const char *va
 	return AP_OK;
 }
 
+/* "http(s)://" followed by a host (credentials and port allowed). */
 static bool is_http_url(const char *s)
 {
-	return s && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
+	const char *h;
+
+	if (!s || (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0))
+		return false;
+	h = strstr(s, "://") + 3;
+	if (strchr(h, '@') && strchr(h, '@') < h + strcspn(h, "/?#"))
+		h = strchr(h, '@') + 1;
+	return strcspn(h, ":/?#") > 0;
+}
+
+void config_mask_url(const char *url, char *out, size_t cap)
+{
+	const char *auth = strstr(url, "://"), *at, *end;
+
+	if (!auth) {
+		snprintf(out, cap, "%s", url);
+		return;
+	}
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	at = memchr(auth, '@', (size_t)(end - auth));
+	while (at && memchr(at + 1, '@', (size_t)(end - at - 1)))
+		at = memchr(at + 1, '@', (size_t)(end - at - 1));	/* the last '@' */
+	if (!at)
+		snprintf(out, cap, "%s", url);
+	else
+		snprintf(out, cap, "%.*s***%s", (int)(auth - url), url, at);
 }
 
 static void strip_slashes(char *url)
@@ -314,49 +361,56 @@ static void strip_slashes(char *url)
 		url[--n] = '\0';
 }
 
+static enum ap_err say(char *why, size_t whylen, const char *text)
+{
+	snprintf(why, whylen, "%s", text);
+	return AP_ERR_CONFIG;
+}
+
+/* The bucket settings, when USE_S3 is on; each message names the variable. */
+static enum ap_err check_bucket(const struct config *c, char *why, size_t whylen)
+{
+	if (!c->bucket && !c->public_url)
+		return say(why, whylen, "AWS_BUCKET_NAME: required when USE_S3=true (or set "
+			   "R2_PUBLIC_URL)");
+	if (c->endpoint && !c->bucket)
+		return say(why, whylen, "AWS_BUCKET_NAME: required with S3_ENDPOINT_URL");
+	if (c->public_url)
+		return AP_OK;
+	if (!c->endpoint)
+		return say(why, whylen, "S3_ENDPOINT_URL: required when USE_S3=true without "
+			   "R2_PUBLIC_URL");
+	if (!c->access_key)
+		return say(why, whylen, "AWS_ACCESS_KEY_ID: required when USE_S3=true without "
+			   "R2_PUBLIC_URL");
+	if (!c->secret_key_s3)
+		return say(why, whylen, "AWS_SECRET_ACCESS_KEY: required when USE_S3=true without "
+			   "R2_PUBLIC_URL");
+	return AP_OK;
+}
+
 /* Cross-field rules; each message names the variable to fix. */
 static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 {
 	struct stat st;
+	enum ap_err e;
 
 	/* a trailing slash would double in every object URL (sync uses them
-	 * whatever USE_S3 says) */
+	 * whatever USE_S3 says, so they are checked whatever it says too) */
 	strip_slashes(c->endpoint);
 	strip_slashes(c->public_url);
-	if (log_parse_level(c->log_level) < 0) {
-		snprintf(why, whylen, "LOG_LEVEL: expected error, warn, info or debug");
-		return AP_ERR_CONFIG;
-	}
-	if (c->use_s3) {
-		if (!c->bucket && !c->public_url) {
-			snprintf(why, whylen, "AWS_BUCKET_NAME: required when USE_S3=true "
-				 "(or set R2_PUBLIC_URL)");
-			return AP_ERR_CONFIG;
-		}
-		if (!c->public_url) {
-			if (!c->endpoint) {
-				snprintf(why, whylen, "S3_ENDPOINT_URL: required when USE_S3=true "
-					 "without R2_PUBLIC_URL");
-				return AP_ERR_CONFIG;
-			}
-			if (!c->access_key || !c->secret_key_s3) {
-				snprintf(why, whylen, "%s: required when USE_S3=true without R2_PUBLIC_URL",
-					 c->access_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-				return AP_ERR_CONFIG;
-			}
-		}
-		if (c->endpoint && !is_http_url(c->endpoint)) {
-			snprintf(why, whylen, "S3_ENDPOINT_URL: must start with https:// or http://");
-			return AP_ERR_CONFIG;
-		}
-		if (c->public_url && !is_http_url(c->public_url)) {
-			snprintf(why, whylen, "R2_PUBLIC_URL: must start with https:// or http://");
-			return AP_ERR_CONFIG;
-		}
-	} else if (!c->local_dir) {
-		snprintf(why, whylen, "LOCAL_STORAGE_DIR: required when USE_S3 is false");
-		return AP_ERR_CONFIG;
-	}
+	if (log_parse_level(c->log_level) < 0)
+		return say(why, whylen, "LOG_LEVEL: expected error, warn, info or debug");
+	if (c->endpoint && !is_http_url(c->endpoint))
+		return say(why, whylen, "S3_ENDPOINT_URL: must be https://HOST[:PORT] or "
+			   "http://HOST[:PORT]");
+	if (c->public_url && !is_http_url(c->public_url))
+		return say(why, whylen, "R2_PUBLIC_URL: must be https://HOST[:PORT][/PATH] or "
+			   "http://HOST[:PORT][/PATH]");
+	if (c->use_s3 && (e = check_bucket(c, why, whylen)))
+		return e;
+	if (!c->use_s3 && !c->local_dir)
+		return say(why, whylen, "LOCAL_STORAGE_DIR: required when USE_S3 is false");
 	if (c->ca_bundle && access(c->ca_bundle, R_OK) != 0) {
 		snprintf(why, whylen, "S3_CA_BUNDLE: cannot read %s", c->ca_bundle);
 		return AP_ERR_CONFIG;
@@ -444,8 +498,13 @@ void config_log(const struct config *c)
 			break;
 		case T_STR: {
 			const char *v = *(char *const *)(base + o->off);
+			char masked[CONFIG_VALUE_MAX + 8];
 			if (o->flags & F_SECRET)
 				v = v ? "(set)" : "(unset)";
+			else if (v && (o->flags & F_URL)) {
+				config_mask_url(v, masked, sizeof(masked));
+				v = masked;
+			}
 			e = buf_printf(&b, " %s=%s", o->name, v ? v : "(unset)");
 			break;
 		}

@@ -35,7 +35,8 @@ struct config {
 	/* cache */
 	long cache_max_tiles, cache_max_mb;
 	long metadata_ttl_s;
-	char *shm_path;
+	long negative_max, negative_ttl_s;
+	char *runtime_dir;
 	/* batch, prefetch */
 	long batch_max_tiles, batch_timeout_ms;
 	long prefetch_queue_max, prefetch_parallel;
@@ -48,6 +49,8 @@ enum ap_err config_load(struct config *c, char *why, size_t whylen) AP_WARN_UNUS
 void config_free(struct config *c);
 /* One log line with every effective setting, secrets masked. */
 void config_log(const struct config *c);
+/* url with the user and password of its authority, if any, as "***". */
+void config_mask_url(const char *url, char *out, size_t cap);
 /* The settings part of --help. */
 void config_print_help(FILE *out);
 /* The table as Markdown (docs/configuration.md is checked against it). */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include "engine.h"
+#include "clock.h"
 #include "log.h"
 
 enum xstate { X_RUNNING, X_WAITING };
@@ -41,6 +42,7 @@ struct xfer {
 	long long started_ms;
 	int retries_left;
 	bool require_length;
+	bool background;
 	bool too_large;
 	struct xfer_result res;
 	xfer_done_fn done;
@@ -55,17 +57,12 @@ struct engine {
 	struct xfer *head, *tail;	/* oldest first */
 	unsigned active;	/* on the list */
 	unsigned in_multi;	/* RUNNING */
+	unsigned bg_in_multi;	/* RUNNING background ones */
 	unsigned long long rng;
 	bool dispatched;	/* a callback ran during this engine_run */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define now_ms clock_ms
 
 /* xorshift64*: only for retry jitter */
 static unsigned long long rnd(struct engine *e)
@@ -83,6 +80,10 @@ enum ap_err engine_new(const struct engine_opts *o, struct engine **out)
 	if (!e)
 		return AP_ERR_NOMEM;
 	e->o = *o;
+	if (e->o.max_background <= 0 || e->o.max_background > e->o.max_streams / ENGINE_BACKGROUND_SHARE)
+		e->o.max_background = e->o.max_streams / ENGINE_BACKGROUND_SHARE;
+	if (e->o.max_background < 1)
+		e->o.max_background = 1;
 	e->rng = ((unsigned long long)now_ms() << 20) ^ (unsigned long long)getpid() ^
 		 0x9E3779B97F4A7C15ULL;
 	e->multi = curl_multi_init();
@@ -123,6 +124,8 @@ static void leave_multi(struct engine *e, struct xfer *x)
 	if (x->state == X_RUNNING) {
 		curl_multi_remove_handle(e->multi, x->easy);
 		e->in_multi--;
+		if (x->background)
+			e->bg_in_multi--;
 	}
 	x->state = X_WAITING;
 }
@@ -245,6 +248,7 @@ static enum ap_err start_attempt(struct engine *e, struct xfer *x)
 	x->res.etag[0] = '\0';
 	x->errbuf[0] = '\0';
 	x->too_large = false;
+	x->res.too_large = false;
 	x->body_off = 0;
 	x->res.attempts++;
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)left);
@@ -252,7 +256,20 @@ static enum ap_err start_attempt(struct engine *e, struct xfer *x)
 		return AP_ERR_INTERNAL;
 	x->state = X_RUNNING;
 	e->in_multi++;
+	if (x->background)
+		e->bg_in_multi++;
 	return AP_OK;
+}
+
+/* May x take a slot now? See "Admission" in engine.h. */
+static bool may_start(const struct engine *e, const struct xfer *x)
+{
+	unsigned fg = e->in_multi - e->bg_in_multi;
+
+	if (!x->background)
+		return fg < (unsigned)e->o.max_streams;
+	return e->bg_in_multi < (unsigned)e->o.max_background &&
+	       e->in_multi < (unsigned)e->o.max_streams;
 }
 
 enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done_fn done,
@@ -271,6 +288,7 @@ enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done
 	x->ud = ud;
 	x->max_body = s->max_body;
 	x->require_length = s->require_length;
+	x->background = s->background;
 	x->retries_left = s->max_retries;
 	x->body = s->body;
 	x->body_len = s->body_len;
@@ -342,7 +360,7 @@ enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done
 		e->head = x;
 	e->tail = x;
 	e->active++;
-	if (e->in_multi < (unsigned)e->o.max_streams && start_attempt(e, x)) {
+	if (may_start(e, x) && start_attempt(e, x)) {
 		xfer_unlink(e, x);
 		xfer_free(x);
 		return AP_ERR_INTERNAL;
@@ -430,14 +448,18 @@ static void on_finished(struct engine *e, struct xfer *x, CURLcode code)
 	leave_multi(e, x);	/* until restarted */
 	r->status = status;
 	r->err = AP_OK;
+	r->cls = XC_OK;
 	r->error[0] = '\0';
 
 	if (code != CURLE_OK) {
 		if (x->too_large) {
 			r->err = AP_ERR_STORAGE;
+			r->cls = XC_OBJECT;
+			r->too_large = true;
 			snprintf(r->error, sizeof(r->error), "object larger than %zu bytes", x->max_body);
 		} else {
 			r->err = code == CURLE_OPERATION_TIMEDOUT ? AP_ERR_TIMEOUT : AP_ERR_STORAGE;
+			r->cls = XC_SERVICE;
 			snprintf(r->error, sizeof(r->error), "%.60s%s%.180s", curl_easy_strerror(code),
 				 x->errbuf[0] ? ": " : "", x->errbuf);
 			if (retryable_curl(code) && schedule_retry(e, x))
@@ -451,6 +473,7 @@ static void on_finished(struct engine *e, struct xfer *x, CURLcode code)
 		/* libcurl 7.88 may report a truncated HTTP/2 body as success */
 		if (cl < 0 || (size_t)cl != r->body.len) {
 			r->err = AP_ERR_STORAGE;
+			r->cls = XC_OBJECT;
 			if (cl < 0)
 				snprintf(r->error, sizeof(r->error), "response without Content-Length");
 			else
@@ -475,15 +498,17 @@ static void restart_ready(struct engine *e, long long now)
 			continue;
 		if (now >= x->deadline_ms) {
 			x->res.err = AP_ERR_TIMEOUT;
+			x->res.cls = XC_LOCAL;
 			snprintf(x->res.error, sizeof(x->res.error),
 				 "timed out waiting for a connection slot");
 			complete(e, x);
 			continue;
 		}
-		if (e->in_multi >= (unsigned)e->o.max_streams)
+		if (!may_start(e, x))
 			continue;	/* still scanned: deadlines */
 		if (start_attempt(e, x)) {
 			x->res.err = AP_ERR_INTERNAL;
+			x->res.cls = XC_LOCAL;
 			snprintf(x->res.error, sizeof(x->res.error), "cannot restart transfer");
 			complete(e, x);
 		}

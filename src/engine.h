@@ -11,7 +11,12 @@
  *
  * A transfer completes exactly once through its callback, unless cancelled.
  * Retries (5xx, 429, connection errors) with jittered exponential backoff
- * happen inside the engine within the transfer's deadline. A body longer
+ * happen inside the engine within the transfer's deadline.
+ *
+ * Admission: foreground transfers may hold max_streams slots; background
+ * ones (prefetch) at most max_background more, and only while the
+ * foreground leaves room, so that a foreground transfer never waits behind
+ * a background one. A body longer
  * than max_body, or whose length differs from its Content-Length, is an
  * error (libcurl 7.88 can report a truncated HTTP/2 body as success).
  */
@@ -31,6 +36,8 @@
 #define ENGINE_ETAG_MAX 128
 #define ENGINE_RETRY_BASE_MS 50
 #define ENGINE_RETRY_CAP_MS 2000
+/* Background transfers hold at most 1/this of max_streams (and >= 1). */
+#define ENGINE_BACKGROUND_SHARE 4
 
 struct engine_opts {
 	long connect_timeout_ms;
@@ -41,6 +48,7 @@ struct engine_opts {
 	bool tls_verify;
 	const char *ca_bundle;	/* NULL: system store */
 	long max_total_conns;	/* 0: unlimited */
+	long max_background;	/* background in flight at most; 0: the share above */
 };
 
 struct xfer_spec {
@@ -54,11 +62,23 @@ struct xfer_spec {
 	long timeout_ms;	/* deadline of the whole transfer, retries included */
 	int max_retries;
 	bool require_length;	/* a 2xx body must come with a matching Content-Length */
+	bool background;	/* prefetch: admitted only within the background share */
+};
+
+/* Why a transfer failed, for a circuit breaker (breaker.h): only XC_SERVICE
+ * says anything about the service's health. */
+enum xfer_class {
+	XC_OK,		/* a whole response arrived (any status) */
+	XC_SERVICE,	/* connect, TLS, transport or timeout, after retries */
+	XC_OBJECT,	/* this object's answer was unusable: too large, short body */
+	XC_LOCAL,	/* never got a slot before the deadline, or an internal error */
 };
 
 struct xfer_result {
 	long status;		/* HTTP status of the final attempt (0: none) */
 	enum ap_err err;	/* AP_OK: a whole response arrived (any status) */
+	enum xfer_class cls;
+	bool too_large;		/* the object exceeded max_body */
 	struct buf body;	/* the response body; the callback may steal it */
 	char etag[ENGINE_ETAG_MAX];
 	int attempts;

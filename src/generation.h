@@ -3,11 +3,11 @@
  *
  * A cache clear (SPEC 3.4) must reach every process of the pool, and those
  * processes need not be related by fork (mod_fcgid, lighttpd bin-path,
- * spawn-fcgi). They share a small file mapped MAP_SHARED (on /dev/shm): a
- * header, one global epoch and GEN_N_SLOTS generation counters. Clearing a
- * dataset increments its slot, then the epoch. A cache keeps with each tile
- * the generation it was fetched under and never returns it once the slot has
- * moved; watching the epoch tells it cheaply when to sweep.
+ * spawn-fcgi). They share a small file of the pool's private directory
+ * (shm.h): a header, one global epoch and GEN_N_SLOTS generation counters.
+ * Clearing a dataset increments its slot, then the epoch. A cache keeps
+ * with each tile the generation it was fetched under and never returns it
+ * once the slot has moved; watching the epoch tells it cheaply when to sweep.
  *
  * Invariants:
  *  - Counters only grow. They change only by atomic increments and are read
@@ -19,28 +19,32 @@
  *  - A file that is not a generation map (other size, magic or version) is
  *    refused, never reinitialised: other processes may be counting in it.
  *  - A private map (gen_open_private) behaves the same but reaches only its
- *    own process; it is the fallback when the shared file cannot be used.
+ *    own process. If the shared file is truncated under a running process,
+ *    its map reads zeros from then on (shm.h), every cached entry becomes
+ *    stale and the map is private: gen_shared() says so (and logs it once).
  */
 #ifndef AP_GENERATION_H
 #define AP_GENERATION_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "error.h"
 
 #define GEN_N_SLOTS 4096
-#define GEN_MODE_OWNER 0600	/* pool runs as one user */
-#define GEN_MODE_GROUP 0660	/* pool users share a group (www-data) */
 
 struct gen_map;
 
-/* Opens (creating if absent) the shared map at path with mode GEN_MODE_*.
- * Safe when many processes start at once. On failure logs why, naming the
- * path, and returns AP_ERR_IO (cannot open/map) or AP_ERR_CONFIG (the file
- * is not a generation map, or is writable by others). */
-enum ap_err gen_open(const char *path, unsigned mode, struct gen_map **out) AP_WARN_UNUSED;
+/* Opens (creating if absent) the shared map dir/name; dir must have passed
+ * shm_dir_prepare(). Safe when many processes start at once. Errors as
+ * shm_open_map(), with why naming the path. */
+enum ap_err gen_open(const char *dir, const char *name, struct gen_map **out, char *why,
+		     size_t whylen) AP_WARN_UNUSED;
 /* A map of this process only; NULL only when out of memory. */
 struct gen_map *gen_open_private(void);
 void gen_close(struct gen_map *g);
+/* Does a bump here reach the whole pool? false for private or lost maps. */
+bool gen_shared(struct gen_map *g);
 
 uint64_t gen_get(const struct gen_map *g, uint32_t dataset);
 uint64_t gen_epoch(const struct gen_map *g);

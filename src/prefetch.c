@@ -1,47 +1,78 @@
 /*
- * prefetch.c - bounded prefetch queue drained between requests.
+ * prefetch.c - the bounded, two-class prefetch queue; see prefetch.h.
  *
- * The queue is a ring of tile keys; when full, the oldest entries give way,
- * because the newest viewport is the one the user is about to need. At most
- * PREFETCH_PARALLEL lookups are in flight; a lookup that completes at once
- * (local tree) counts against PREFETCH_SYNC_BUDGET per pump, so a pump never
- * holds the process for long even without a bucket.
+ * Entries live in one preallocated pool (queue capacity + lookups in
+ * flight), found by tile through a chained hash table of pool indices, and
+ * ordered newest first in one list per class. A key stays in the table
+ * while its lookup is in flight, so the same tile is never queued twice.
+ * Newest first: the latest viewport is the one the user looks at.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <json-c/json.h>
 #include "prefetch.h"
-#include "api.h"
-#include "app.h"
 #include "cache.h"
-#include "catalog.h"
 #include "config.h"
-#include "request.h"
-#include "response.h"
+#include "dataset.h"
+#include "engine.h"
 #include "store.h"
 
-#define PREFETCH_SYNC_BUDGET 8
+#define NIL UINT32_MAX
+/* Keys one call may examine, as a multiple of the queue capacity. */
+#define PREFETCH_SCAN_FACTOR 4
+
+enum pf_class { PF_RING, PF_LEVEL, PF__CLASSES };
+
+struct pf_entry {
+	struct tilekey key;
+	uint32_t hnext, prev, next;	/* hash chain; class list (or free list) */
+	uint32_t stamp;			/* the call that queued it */
+	uint8_t cls;
+	bool queued;			/* in a class list (else in flight) */
+};
+
+struct pf_list {
+	uint32_t head, tail;	/* newest, oldest */
+	size_t len;
+};
 
 struct pf_slot {
 	struct lookup lk;
-	bool busy;
 	struct prefetch *p;
+	uint32_t entry;
+	bool busy;
 };
 
 struct prefetch {
 	struct store *st;
 	struct cache *cache;
-	struct tilekey *ring;
-	size_t cap, head, len;
+	size_t cap;			/* queued keys at most */
+	struct pf_entry *e;
+	size_t nentries;
+	uint32_t free_head;
+	uint32_t *buckets;
+	size_t mask;
+	struct pf_list list[PF__CLASSES];
 	struct pf_slot *slots;
 	unsigned nslots, inflight;
+	uint32_t stamp;
+	size_t call_kept, call_scanned;	/* of the current call */
 };
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 16;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
 
 enum ap_err prefetch_new(const struct config *c, struct store *st, struct cache *cache,
 			 struct prefetch **out)
 {
 	struct prefetch *p = calloc(1, sizeof(*p));
+	long bg = c->max_streams / ENGINE_BACKGROUND_SHARE;
 
 	*out = NULL;
 	if (!p)
@@ -49,15 +80,24 @@ enum ap_err prefetch_new(const struct config *c, struct store *st, struct cache 
 	p->st = st;
 	p->cache = cache;
 	p->cap = (size_t)c->prefetch_queue_max;
-	p->nslots = (unsigned)c->prefetch_parallel;
+	p->nslots = (unsigned)(c->prefetch_parallel < bg ? c->prefetch_parallel : bg > 0 ? bg : 1);
+	p->nentries = p->cap + p->nslots;
+	p->mask = pow2_at_least(2 * p->nentries) - 1;
+	for (int i = 0; i < PF__CLASSES; i++)
+		p->list[i].head = p->list[i].tail = NIL;
 	if (p->cap) {
-		p->ring = calloc(p->cap, sizeof(*p->ring));
+		p->e = calloc(p->nentries, sizeof(*p->e));
+		p->buckets = malloc((p->mask + 1) * sizeof(*p->buckets));
 		p->slots = calloc(p->nslots, sizeof(*p->slots));
-		if (!p->ring || !p->slots) {
+		if (!p->e || !p->buckets || !p->slots) {
 			prefetch_free(p);
 			return AP_ERR_NOMEM;
 		}
+		memset(p->buckets, 0xff, (p->mask + 1) * sizeof(*p->buckets));
+		for (size_t i = 0; i < p->nentries; i++)
+			p->e[i].next = i + 1 < p->nentries ? (uint32_t)(i + 1) : NIL;
 	}
+	p->free_head = p->cap ? 0 : NIL;
 	*out = p;
 	return AP_OK;
 }
@@ -69,120 +109,217 @@ void prefetch_free(struct prefetch *p)
 	for (unsigned i = 0; p->slots && i < p->nslots; i++)
 		if (p->slots[i].busy)
 			store_lookup_cancel(&p->slots[i].lk);
-	free(p->ring);
+	free(p->e);
+	free(p->buckets);
 	free(p->slots);
 	free(p);
 }
 
 size_t prefetch_queued(const struct prefetch *p)
 {
-	return p ? p->len : 0;
+	return p ? p->list[PF_RING].len + p->list[PF_LEVEL].len : 0;
 }
 
-static bool cached_any(struct prefetch *p, const struct tilekey *k)
+unsigned prefetch_inflight(const struct prefetch *p)
 {
-	struct tilekey t = *k;
-
-	if (!p->cache)
-		return true;	/* nothing to fill */
-	for (int f = 0; f < FMT__COUNT; f++) {
-		t.fmt = (uint8_t)f;
-		if (cache_contains(p->cache, &t))
-			return true;
-	}
-	return false;
+	return p ? p->inflight : 0;
 }
 
-static bool queued_or_busy(struct prefetch *p, const struct tilekey *k)
+/* ---- the table and the lists -------------------------------------------- */
+
+static uint32_t *bucket_of(struct prefetch *p, const struct tilekey *k)
 {
-	for (size_t i = 0; i < p->len; i++) {
-		const struct tilekey *q = &p->ring[(p->head + i) % p->cap];
-		if (q->dataset == k->dataset && q->z == k->z && q->x == k->x && q->y == k->y)
-			return true;
-	}
-	for (unsigned i = 0; i < p->nslots; i++) {
-		const struct tilekey *q = &p->slots[i].lk.want;
-		if (p->slots[i].busy && q->dataset == k->dataset && q->z == k->z && q->x == k->x &&
-		    q->y == k->y)
-			return true;
-	}
-	return false;
+	uint64_t h = (uint64_t)k->dataset * 0x9e3779b97f4a7c15ULL ^ (uint64_t)k->z << 58 ^
+		     (uint64_t)k->x << 29 ^ k->y;
+
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return &p->buckets[(size_t)(h ^ (h >> 29)) & p->mask];
 }
 
-static bool push(struct prefetch *p, const struct tilekey *k)
+static uint32_t find(struct prefetch *p, const struct tilekey *k)
 {
-	if (cached_any(p, k) || queued_or_busy(p, k))
-		return false;
-	if (p->len == p->cap) {	/* the oldest gives way */
-		p->head = (p->head + 1) % p->cap;
-		p->len--;
+	uint32_t i = *bucket_of(p, k);
+
+	while (i != NIL && !tk_same_tile(&p->e[i].key, k))
+		i = p->e[i].hnext;
+	return i;
+}
+
+static void list_unlink(struct prefetch *p, uint32_t i)
+{
+	struct pf_entry *e = &p->e[i];
+	struct pf_list *l = &p->list[e->cls];
+
+	if (e->prev != NIL)
+		p->e[e->prev].next = e->next;
+	else
+		l->head = e->next;
+	if (e->next != NIL)
+		p->e[e->next].prev = e->prev;
+	else
+		l->tail = e->prev;
+	l->len--;
+	e->queued = false;
+}
+
+static void list_push_newest(struct prefetch *p, uint32_t i)
+{
+	struct pf_entry *e = &p->e[i];
+	struct pf_list *l = &p->list[e->cls];
+
+	e->prev = NIL;
+	e->next = l->head;
+	if (l->head != NIL)
+		p->e[l->head].prev = i;
+	else
+		l->tail = i;
+	l->head = i;
+	l->len++;
+	e->queued = true;
+}
+
+/* Takes an entry out of the table (and its list if queued) to the free list. */
+static void release(struct prefetch *p, uint32_t i)
+{
+	uint32_t *pp = bucket_of(p, &p->e[i].key);
+
+	while (*pp != i)
+		pp = &p->e[*pp].hnext;
+	*pp = p->e[i].hnext;
+	if (p->e[i].queued) {
+		list_unlink(p, i);
+		if (p->e[i].stamp == p->stamp && p->call_kept)
+			p->call_kept--;	/* displaced by its own call */
 	}
-	p->ring[(p->head + p->len) % p->cap] = *k;
-	p->len++;
+	p->e[i].next = p->free_head;
+	p->free_head = i;
+}
+
+/* ---- queueing --------------------------------------------------------------- */
+
+enum push_result { PUSH_ADDED, PUSH_SKIPPED, PUSH_FULL };
+
+/* Room for a key of class cls, making it by displacing an older key. */
+static bool make_room(struct prefetch *p, enum pf_class cls)
+{
+	if (prefetch_queued(p) < p->cap)
+		return true;
+	if (p->list[PF_LEVEL].len)
+		release(p, p->list[PF_LEVEL].tail);
+	else if (cls == PF_RING && p->list[PF_RING].len)
+		release(p, p->list[PF_RING].tail);
+	else
+		return false;	/* a level key never displaces a ring key */
 	return true;
 }
 
-/* Queues the tiles of a rectangle at level z, clipped to the grid, except
- * those inside the excluded rectangle (the viewport itself). */
-static size_t push_rect(struct prefetch *p, const struct dataset *d, struct tilekey k,
-			unsigned z, int64_t x0, int64_t x1, int64_t y0, int64_t y1,
-			const int64_t *ex)
+static enum push_result push(struct prefetch *p, const struct tilekey *k, enum pf_class cls)
+{
+	uint32_t i, *b;
+
+	if (p->call_scanned++ >= PREFETCH_SCAN_FACTOR * p->cap)
+		return PUSH_FULL;
+	if (find(p, k) != NIL || cache_peek(p->cache, k) != CACHE_UNKNOWN)
+		return PUSH_SKIPPED;
+	if (!make_room(p, cls) || p->free_head == NIL)
+		return PUSH_FULL;
+	i = p->free_head;
+	p->free_head = p->e[i].next;
+	p->e[i].key = *k;
+	p->e[i].cls = (uint8_t)cls;
+	p->e[i].stamp = p->stamp;
+	b = bucket_of(p, k);
+	p->e[i].hnext = *b;
+	*b = i;
+	list_push_newest(p, i);
+	p->call_kept++;
+	return PUSH_ADDED;
+}
+
+struct rect {
+	int64_t x0, x1, y0, y1;
+};
+
+/* Queues the tiles of r at level z, clipped to the grid, except those in
+ * the excluded rectangle; stops when the queue can take no more. */
+static void push_rect(struct prefetch *p, const struct dataset *d, struct tilekey k, unsigned z,
+		      struct rect r, const struct rect *ex, enum pf_class cls)
 {
 	uint64_t cols, rows;
-	size_t n = 0;
 
 	dataset_grid(d, z, &cols, &rows);
 	if (!cols || !rows)
-		return 0;
-	if (x0 < 0) x0 = 0;
-	if (y0 < 0) y0 = 0;
-	if (x1 >= (int64_t)cols) x1 = (int64_t)cols - 1;
-	if (y1 >= (int64_t)rows) y1 = (int64_t)rows - 1;
+		return;
+	r.x0 = r.x0 < 0 ? 0 : r.x0;
+	r.y0 = r.y0 < 0 ? 0 : r.y0;
+	r.x1 = r.x1 >= (int64_t)cols ? (int64_t)cols - 1 : r.x1;
+	r.y1 = r.y1 >= (int64_t)rows ? (int64_t)rows - 1 : r.y1;
 	k.z = (uint8_t)z;
-	for (int64_t y = y0; y <= y1; y++)
-		for (int64_t x = x0; x <= x1; x++) {
-			if (ex && x >= ex[0] && x <= ex[1] && y >= ex[2] && y <= ex[3])
+	for (int64_t y = r.y0; y <= r.y1; y++)
+		for (int64_t x = r.x0; x <= r.x1; x++) {
+			if (ex && x >= ex->x0 && x <= ex->x1 && y >= ex->y0 && y <= ex->y1)
 				continue;
 			k.x = (uint32_t)x;
 			k.y = (uint32_t)y;
-			n += push(p, &k);
+			if (push(p, &k, cls) == PUSH_FULL)
+				return;
 		}
-	return n;
 }
 
-size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, unsigned z, uint32_t x0,
-			 uint32_t x1, uint32_t y0, uint32_t y1)
+size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, enum tile_fmt fmt,
+			 unsigned z, uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1)
 {
-	struct tilekey k = {.dataset = d->id, .fmt = FMT_JPG};
-	int64_t view[4] = {x0, x1, y0, y1};
-	size_t n = 0;
+	struct tilekey k = {.dataset = d->id, .fmt = (uint8_t)fmt};
+	uint64_t cols, rows;
+	struct rect v;
 
 	if (!p || !p->cap)
 		return 0;
-	/* the ring around the viewport, then one level in, then one level out */
-	n += push_rect(p, d, k, z, (int64_t)x0 - 1, (int64_t)x1 + 1, (int64_t)y0 - 1,
-		       (int64_t)y1 + 1, view);
-	if (z < d->max_zoom)
-		n += push_rect(p, d, k, z + 1, 2 * (int64_t)x0, 2 * (int64_t)x1 + 1,
-			       2 * (int64_t)y0, 2 * (int64_t)y1 + 1, NULL);
+	dataset_grid(d, z, &cols, &rows);
+	if (!cols || x0 >= cols || y0 >= rows || x1 < x0 || y1 < y0)
+		return 0;
+	/* clip first, so that the work below is bounded whatever was asked */
+	v.x0 = x0;
+	v.y0 = y0;
+	v.x1 = x1 >= cols ? (int64_t)cols - 1 : (int64_t)x1;
+	v.y1 = y1 >= rows ? (int64_t)rows - 1 : (int64_t)y1;
+	if (v.x1 - v.x0 >= PREFETCH_VIEWPORT_MAX)
+		v.x1 = v.x0 + PREFETCH_VIEWPORT_MAX - 1;
+	if (v.y1 - v.y0 >= PREFETCH_VIEWPORT_MAX)
+		v.y1 = v.y0 + PREFETCH_VIEWPORT_MAX - 1;
+	p->stamp++;
+	p->call_kept = 0;
+	p->call_scanned = 0;
+	/* the ring around the viewport first, then one level out, then one in */
+	push_rect(p, d, k, z, (struct rect){v.x0 - 1, v.x1 + 1, v.y0 - 1, v.y1 + 1}, &v, PF_RING);
 	if (z > d->min_zoom)
-		n += push_rect(p, d, k, z - 1, x0 / 2, x1 / 2, y0 / 2, y1 / 2, NULL);
-	return n;
+		push_rect(p, d, k, z - 1, (struct rect){v.x0 / 2, v.x1 / 2, v.y0 / 2, v.y1 / 2}, NULL,
+			  PF_LEVEL);
+	if (z < d->max_zoom)
+		push_rect(p, d, k, z + 1, (struct rect){2 * v.x0, 2 * v.x1 + 1, 2 * v.y0, 2 * v.y1 + 1},
+			  NULL, PF_LEVEL);
+	return p->call_kept;
 }
 
 void prefetch_drop_dataset(struct prefetch *p, uint32_t dataset)
 {
-	size_t keep = 0;
-
 	if (!p || !p->cap)
 		return;
-	for (size_t i = 0; i < p->len; i++) {
-		struct tilekey k = p->ring[(p->head + i) % p->cap];
-		if (k.dataset != dataset)
-			p->ring[(p->head + keep++) % p->cap] = k;
+	for (int c = 0; c < PF__CLASSES; c++) {
+		uint32_t i = p->list[c].head;
+
+		while (i != NIL) {
+			uint32_t next = p->e[i].next;
+
+			if (p->e[i].key.dataset == dataset)
+				release(p, i);
+			i = next;
+		}
 	}
-	p->len = keep;
 }
+
+/* ---- draining ----------------------------------------------------------------- */
 
 static void on_done(struct lookup *lk, void *ud)
 {
@@ -191,87 +328,41 @@ static void on_done(struct lookup *lk, void *ud)
 	/* the store has cached it (and counted it as prefetched) */
 	tile_unref(lk->tile);
 	lk->tile = NULL;
+	release(s->p, s->entry);
 	s->busy = false;
 	s->p->inflight--;
 }
 
-unsigned prefetch_pump(struct prefetch *p)
+bool prefetch_pump(struct prefetch *p)
 {
-	unsigned sync_done = 0;
+	bool started = false;
 
 	if (!p || !p->cap)
-		return 0;
-	while (p->len && p->inflight < p->nslots && sync_done < PREFETCH_SYNC_BUDGET) {
-		struct tilekey k = p->ring[p->head];
+		return false;
+	while (p->inflight < p->nslots && prefetch_queued(p)) {
+		int c = p->list[PF_RING].len ? PF_RING : PF_LEVEL;
+		uint32_t i = p->list[c].head;
 		struct pf_slot *s = NULL;
 
-		p->head = (p->head + 1) % p->cap;
-		p->len--;
-		if (cached_any(p, &k))
+		list_unlink(p, i);
+		if (cache_peek(p->cache, &p->e[i].key) != CACHE_UNKNOWN) {
+			release(p, i);	/* answered meanwhile */
 			continue;
-		for (unsigned i = 0; i < p->nslots && !s; i++)
-			if (!p->slots[i].busy)
-				s = &p->slots[i];
-		if (!s)
-			break;	/* cannot happen: inflight < nslots */
+		}
+		for (unsigned j = 0; j < p->nslots && !s; j++)
+			if (!p->slots[j].busy)
+				s = &p->slots[j];
 		memset(&s->lk, 0, sizeof(s->lk));
 		s->p = p;
+		s->entry = i;
 		s->busy = true;
-		s->lk.want = k;
-		s->lk.prefetch = true;
+		s->lk.want = p->e[i].key;
+		s->lk.background = true;
 		s->lk.done = on_done;
 		s->lk.ud = s;
 		p->inflight++;
+		started = true;
 		store_lookup_start(p->st, &s->lk);
-		if (!s->busy)
-			sync_done++;
 	}
-	return p->inflight + (p->len ? 1 : 0);
-}
-
-static enum ap_err param_u32(struct request *req, const char *name, uint32_t max, uint32_t *out)
-{
-	char v[16];
-	enum ap_err e = query_get(req->query, name, v, sizeof(v));
-
-	if (e == AP_ERR_NOT_FOUND)
-		return request_fail(req, AP_ERR_BAD_REQUEST, "query parameter %s is required", name);
-	if (e || tk_parse_uint(v, strlen(v), max, out))
-		return request_fail(req, AP_ERR_BAD_REQUEST,
-				    "query parameter %s must be a decimal number", name);
-	return AP_OK;
-}
-
-enum ap_err prefetch_handle(struct app *a, struct request *req, const struct dataset *d,
-			    struct response *res)
-{
-	uint32_t z, x0, x1, y0, y1;
-	uint64_t cols, rows;
-	struct json_object *o;
-	size_t n = 0;
-	enum ap_err e;
-
-	if ((e = param_u32(req, "z", TILE_Z_MAX, &z)) || (e = param_u32(req, "x0", TILE_COORD_MAX, &x0)) ||
-	    (e = param_u32(req, "x1", TILE_COORD_MAX, &x1)) ||
-	    (e = param_u32(req, "y0", TILE_COORD_MAX, &y0)) ||
-	    (e = param_u32(req, "y1", TILE_COORD_MAX, &y1)))
-		return e;
-	if (x1 < x0 || y1 < y0)
-		return request_fail(req, AP_ERR_BAD_REQUEST, "need x0 <= x1 and y0 <= y1");
-	if (x1 - x0 >= PREFETCH_VIEWPORT_MAX || y1 - y0 >= PREFETCH_VIEWPORT_MAX)
-		return request_fail(req, AP_ERR_BAD_REQUEST, "viewport wider than %d tiles",
-				    PREFETCH_VIEWPORT_MAX);
-	dataset_grid(d, z, &cols, &rows);
-	if (!cols)
-		return request_fail(req, AP_ERR_NOT_FOUND, "level %u is outside dataset %u (zoom %u..%u)",
-				    z, d->id, (unsigned)d->min_zoom, (unsigned)d->max_zoom);
-	if (x0 >= cols || y0 >= rows)
-		return request_fail(req, AP_ERR_NOT_FOUND, "viewport outside the grid of level %u", z);
-	n = prefetch_viewport(a->prefetch, d, z, x0, x1, y0, y1);
-	o = json_object_new_object();
-	if (!o)
-		return AP_ERR_NOMEM;
-	json_object_object_add(o, "queued", json_object_new_int64((int64_t)n));
-	json_object_object_add(o, "queue", json_object_new_int64((int64_t)prefetch_queued(a->prefetch)));
-	return api_send_json(res, 202, o);
+	return started;
 }

@@ -2,43 +2,51 @@
  * prefetch.h - the background prefetch queue (SPEC section 3.5).
  *
  * POST /prefetch (or batch with prefetch=1) queues the tiles around a
- * viewport: the ring of neighbours at level z and the overlapping tiles at
- * z-1 and z+1, skipping cached ones, up to PREFETCH_QUEUE_MAX. The server
- * pumps the queue only between requests: at most PREFETCH_PARALLEL
- * transfers in flight, and the accept loop returns to a waiting request at
- * once, so prefetching never stands in front of a foreground request.
+ * viewport: the ring of neighbours at level z, then the overlapping tiles
+ * at z-1 and z+1, skipping those whose answer the cache already knows. The
+ * cost of a call is bounded whatever it asks for: the viewport is clipped to
+ * the grid and to PREFETCH_VIEWPORT_MAX tiles a side before anything is
+ * enumerated, and enumeration stops once nothing more could be kept.
+ *
+ * The queue holds at most PREFETCH_QUEUE_MAX keys in two classes: the ring
+ * at z, which the user is about to pan into, and the levels z-1/z+1. When
+ * it is full a new key displaces the oldest key of the lower class first
+ * (a ring key never gives way to a level key), else the oldest of its own
+ * class. Duplicates (queued or in flight) are found in O(1).
+ *
+ * The server pumps the queue only while no request waits: at most
+ * PREFETCH_PARALLEL background lookups (store.h) in flight, and the engine
+ * gives them only its background share of transfer slots.
  */
 #ifndef AP_PREFETCH_H
 #define AP_PREFETCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
+#include "tilekey.h"
 
-struct app;
 struct cache;
 struct config;
 struct dataset;
-struct request;
-struct response;
 struct store;
 struct prefetch;
 
-#define PREFETCH_VIEWPORT_MAX 64	/* x1-x0 and y1-y0 at most, tiles */
+#define PREFETCH_VIEWPORT_MAX 64	/* tiles a side of the viewport considered */
 
 enum ap_err prefetch_new(const struct config *c, struct store *st, struct cache *cache,
 			 struct prefetch **out) AP_WARN_UNUSED;
 void prefetch_free(struct prefetch *p);
-/* Queues the neighbourhood of [x0..x1] x [y0..y1] at level z; returns how
- * many tiles were added. */
-size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, unsigned z, uint32_t x0,
-			 uint32_t x1, uint32_t y0, uint32_t y1);
-/* Starts queued fetches up to the parallel limit; returns transfers in flight. */
-unsigned prefetch_pump(struct prefetch *p);
+/* Queues the neighbourhood of [x0..x1] x [y0..y1] at level z in format fmt;
+ * returns how many keys of this call are in the queue when it returns. */
+size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, enum tile_fmt fmt,
+			 unsigned z, uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1);
+/* Starts queued lookups up to the parallel limit; returns true while there
+ * is queued work that no transfer in flight will wake the loop for. */
+bool prefetch_pump(struct prefetch *p);
 size_t prefetch_queued(const struct prefetch *p);
+unsigned prefetch_inflight(const struct prefetch *p);
 void prefetch_drop_dataset(struct prefetch *p, uint32_t dataset);
-/* POST /api/tiles/{id}/prefetch?z=&x0=&x1=&y0=&y1= */
-enum ap_err prefetch_handle(struct app *a, struct request *req, const struct dataset *d,
-			    struct response *res) AP_WARN_UNUSED;
 
 #endif

@@ -13,14 +13,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "error.h"
+#include "tilekey.h"
 
-#define REQ_URI_MAX 4096	/* whole REQUEST_URI (414 beyond) */
+#define REQ_URI_MAX 16384	/* whole REQUEST_URI (414 beyond) */
 #define REQ_PATH_MAX 512	/* path part (414 beyond) */
 #define REQ_HEADER_MAX 8192	/* any header we read (431 beyond) */
 #define REQ_BODY_MAX 4096	/* POST bodies are not used; larger is 413 */
 #define REQ_QUERY_PARAMS_MAX 1000 /* parameters in one query string (400 beyond) */
 #define REQ_PARAM_VALUE_MAX 4096 /* one decoded parameter value */
 #define REQ_DETAIL_MAX 256
+
+/* A batch URL must be able to carry BATCH_MAX_TILES entries: the largest
+ * value that setting takes is derived from the URI limit, keeping room for
+ * a token and other parameters. An entry is "tiles=" + a tile spec with
+ * its two slashes percent-encoded (as URLSearchParams writes it) + '&'. */
+#define REQ_URI_RESERVE 5120
+#define BATCH_ENTRY_URI_MAX (6 + TILE_SPEC_MAX + 4 + 1)
+#define BATCH_TILES_CEILING ((REQ_URI_MAX - REQ_URI_RESERVE) / BATCH_ENTRY_URI_MAX)
+#define BATCH_TILES_CEILING_TEXT "261"	/* BATCH_TILES_CEILING, for help texts */
+_Static_assert(BATCH_TILES_CEILING == 261, "update BATCH_TILES_CEILING_TEXT");
 
 enum method { M_GET, M_HEAD, M_POST, M_OPTIONS, M_OTHER };
 

@@ -2,6 +2,7 @@
  * response.c - building and writing responses; see response.h.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <fcgiapp.h>
@@ -63,13 +64,75 @@ void response_json(struct response *res, int status, struct buf *json)
 	response_header(res, "Content-Type", "application/json");
 }
 
+enum ap_err response_json_object(struct response *res, int status, struct json_object *o)
+{
+	struct buf b;
+	enum ap_err e;
+
+	buf_init(&b, RESP_JSON_MAX);
+	e = buf_adds(&b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	if (e) {
+		buf_free(&b);
+		return e;
+	}
+	response_header(res, "Cache-Control", "no-store");
+	response_json(res, status, &b);
+	return AP_OK;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 :
+		   (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+	uint32_t cp;
+
+	if (n <= 1)
+		return n;	/* ASCII, controls included: JSON escapes them */
+	cp = p[0] & (0x7F >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+	/* overlong forms, surrogates and beyond U+10FFFF are not UTF-8 */
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+		return 0;
+	return n;
+}
+
+/* Copies s into out, replacing every byte that is not part of valid UTF-8
+ * with '?'. */
+static void utf8_clean(const char *s, char *out, size_t cap)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	while (*p && o + 1 < cap) {
+		size_t n = utf8_len(p);
+
+		if (n == 0 || o + n >= cap) {
+			out[o++] = '?';
+			p++;
+			continue;
+		}
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+	}
+	out[o] = '\0';
+}
+
 void response_error(struct response *res, const struct request *req, enum ap_err e)
 {
 	struct json_object *o = json_object_new_object();
-	const char *detail = req && req->detail[0] ? req->detail : ap_err_str(e);
+	char detail[REQ_DETAIL_MAX];
 	struct buf b;
 	int status = ap_err_status(e);
 
+	utf8_clean(req && req->detail[0] ? req->detail : ap_err_str(e), detail, sizeof(detail));
 	/* keep headers a handler already set that still apply (CORS) */
 	res->body = NULL;
 	res->body_len = 0;

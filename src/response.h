@@ -40,7 +40,11 @@ void response_free(struct response *res);
 void response_header(struct response *res, const char *name, const char *fmt, ...) AP_PRINTF(3, 4);
 /* Takes the JSON text in json (the buffer becomes the body). */
 void response_json(struct response *res, int status, struct buf *json);
-/* An error as {"detail": ...} with the status of e (SPEC section 3). */
+struct json_object;
+/* Sends a JSON object (consumed) with Cache-Control: no-store. */
+enum ap_err response_json_object(struct response *res, int status, struct json_object *o) AP_WARN_UNUSED;
+/* An error as {"detail": ...} with the status of e (SPEC section 3); the
+ * detail is made valid UTF-8 whatever bytes it held. */
 void response_error(struct response *res, const struct request *req, enum ap_err e);
 
 struct sink {

@@ -20,12 +20,16 @@
 #include "prefetch.h"
 #include "request.h"
 #include "response.h"
+#include "store.h"
 
 #define IDLE_POLL_MS 1000
 /* Kept-alive FastCGI connections (nginx fastcgi_keep_conn) one process
  * serves in turn; one more slot is always free for a new connection. */
 #define KEPT_CONNS_MAX 8
 #define ONE_SHOT_PARAMS_MAX (SERVER_EXTRA_HEADERS_MAX + 8)
+/* A request body is read and dropped up to this much, so that a kept
+ * connection stays in step; past it the connection is closed instead. */
+#define REQ_DRAIN_MAX (1024 * 1024)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -66,6 +70,38 @@ static void handle(struct app *a, struct request *req, struct response *res, enu
 	}
 }
 
+/* Background work, one step at a time, only while no request waits: a
+ * prefetch step may read the local tree synchronously. */
+static void idle_work(struct app *a, struct pollfd *pfd, unsigned n)
+{
+	for (int steps = 0; steps < 1000 && !stop_requested; steps++) {
+		bool progressed;
+
+		if (poll(pfd, n, 0) != 0)
+			return;	/* a request waits (or poll failed: let the caller see) */
+		progressed = prefetch_pump(a->prefetch);
+		progressed = store_idle_step(a->store) || progressed;
+		if (!progressed)
+			return;
+	}
+}
+
+/* Reads and drops what is left of the request body (see REQ_DRAIN_MAX). */
+static void drain_stdin(FCGX_Request *fr)
+{
+	char sink[4096];
+	size_t total = 0;
+	int n;
+
+	while ((n = FCGX_GetStr(sink, sizeof(sink), fr->in)) > 0) {
+		total += (size_t)n;
+		if (total > REQ_DRAIN_MAX) {
+			fr->keepConnection = 0;
+			return;
+		}
+	}
+}
+
 /*
  * Waits for the next request: on the listening socket, or on one of the
  * kept-alive connections a web server may hold open (FCGI_KEEP_CONN). All
@@ -83,10 +119,6 @@ static int wait_request(struct app *a, FCGX_Request *slots, unsigned nslots, int
 	int owner[KEPT_CONNS_MAX + 2];
 
 	while (!stop_requested) {
-		unsigned busy = a->prefetch ? prefetch_pump(a->prefetch) : 0;
-		/* queued work but nothing in flight (local reads finish at once):
-		 * only look at the sockets, then pump again */
-		int timeout = busy && !engine_active(a->engine) ? 0 : IDLE_POLL_MS;
 		unsigned n = 0;
 		int kept = -1, fresh = -1, lru = -1;
 
@@ -100,11 +132,12 @@ static int wait_request(struct app *a, FCGX_Request *slots, unsigned nslots, int
 			pfd[n].events = POLLIN;
 			owner[n++] = (int)i;
 		}
+		idle_work(a, pfd, n);
 		for (unsigned i = 0; i < n; i++)
 			pfd[i].revents = 0;
 		if (engine_active(a->engine)) {
-			engine_run(a->engine, timeout, pfd, n);
-		} else if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+			engine_run(a->engine, IDLE_POLL_MS, pfd, n);
+		} else if (poll(pfd, n, IDLE_POLL_MS) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			return -1;
 		}
@@ -183,6 +216,7 @@ int server_run(struct app *a, int listen_fd)
 		if (response_send(&res, &out))
 			log_debug("client went away before the response was written");
 		response_free(&res);
+		drain_stdin(fr);
 		/* hand the response to the web server before any idle work */
 		FCGX_Finish_r(fr);
 		last_used[s] = ++served;

@@ -30,6 +30,18 @@ struct tilekey {
 	uint8_t fmt;	/* enum tile_fmt: the file format (jpeg ext -> FMT_JPG) */
 };
 
+/* Field by field (the struct has padding, never compare it with memcmp). */
+static inline int tk_equal(const struct tilekey *a, const struct tilekey *b)
+{
+	return a->dataset == b->dataset && a->x == b->x && a->y == b->y && a->z == b->z &&
+	       a->fmt == b->fmt;
+}
+/* The same tile whatever its format. */
+static inline int tk_same_tile(const struct tilekey *a, const struct tilekey *b)
+{
+	return a->dataset == b->dataset && a->x == b->x && a->y == b->y && a->z == b->z;
+}
+
 /* Parses a decimal number: digits only, no leading zeros, <= max. */
 enum ap_err tk_parse_uint(const char *s, size_t len, uint32_t max, uint32_t *out) AP_WARN_UNUSED;
 /* Parses an extension ("jpg", "jpeg", "png", "webp"). */

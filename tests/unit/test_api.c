@@ -159,10 +159,10 @@ static int setup(void **state)
 	put_file(c->dir, "tiles/6/0/0/0.jpg", JPG_ROOT, sizeof(JPG_ROOT));
 
 	clear_config_env();
-	snprintf(shm, sizeof(shm), "%s/generations.shm", c->dir);
+	snprintf(shm, sizeof(shm), "%s/run", c->dir);
 	setenv("LOCAL_STORAGE_DIR", c->dir, 1);
 	setenv("SECRET_KEY", KEY, 1);
-	setenv("TILE_CACHE_SHM", shm, 1);
+	setenv("TILE_RUNTIME_DIR", shm, 1);
 	setenv("LOG_LEVEL", "error", 1);
 	if (app_init(&c->app, why, sizeof(why)) != AP_OK) {
 		fprintf(stderr, "app_init: %s\n", why);
@@ -802,6 +802,7 @@ static void cache_stats_has_exactly_the_shape_of_spec_3_3(void **state)
 	static const char *const stats[] = {
 		"enabled", "cache_size", "cache_max", "cache_bytes", "cache_max_bytes",
 		"total_requests", "cache_hits", "cache_misses", "hit_rate", "evictions",
+		"negative_entries", "negative_max", "negative_hits",	/* issue 12.2 */
 		"prefetch_queue", "prefetched", "prefetch_hits", "pid", NULL};
 	static const char *const dataset[] = {"cached_tiles", "cached_bytes", NULL};
 	struct ctx *c = *state;
@@ -1212,7 +1213,7 @@ static void bad_prefetch_parameters_are_400(void **state)
 		"/api/tiles/4/prefetch?z=10&x0=01&x1=1&y0=0&y1=1",
 		"/api/tiles/4/prefetch?z=%G1&x0=0&x1=1&y0=0&y1=1",
 		"/api/tiles/4/prefetch?z=31&x0=0&x1=1&y0=0&y1=1",
-		"/api/tiles/4/prefetch?z=10&x0=0&x1=64&y0=0&y1=1",	/* 65 wide */
+		"/api/tiles/4/prefetch?z=10&x0=0&x1=1&y0=0&y1=1&ext=gif",
 		"/api/tiles/4/prefetch?z=10&x0=0&x1=1&y0=0&y1=99999999999",
 	};
 	struct ctx *c = *state;
@@ -1257,7 +1258,7 @@ static void cors_header_is_present_when_the_request_itself_is_refused(void **sta
 {
 	struct ctx *c = *state;
 	struct response res;
-	char uri[5000];
+	char uri[REQ_URI_MAX + 100];
 
 	memset(uri, 'a', sizeof(uri) - 1);
 	uri[sizeof(uri) - 1] = '\0';

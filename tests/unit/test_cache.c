@@ -74,25 +74,39 @@ static void check(const struct cache *c)
 	size_t n = 0, bytes = 0, chained = 0;
 	const struct tile *t, *prev = NULL;
 
-	for (t = c->head; t; prev = t, t = t->next) {
+	for (t = c->pos.head; t; prev = t, t = t->next) {
 		assert_ptr_equal(t->prev, prev);
 		assert_true(t->flags & TILE_F_CACHED);
 		assert_true(t->refs >= 1);
-		assert_ptr_equal(lookup(c, &t->key), t);	/* findable, unique */
+		assert_false(t->flags & TILE_F_ABSENT);
+		assert_ptr_equal(lookup(&c->pos, &t->key), t);	/* findable, unique */
+		assert_null(lookup(&c->neg, &t->key));		/* never both */
 		n++;
 		bytes += cache_entry_cost(c, t->len);
 	}
-	assert_ptr_equal(c->tail, prev);
-	for (size_t i = 0; i <= c->mask; i++)
-		for (t = c->buckets[i]; t; t = t->hnext) {
-			assert_int_equal((size_t)key_hash(&t->key) & c->mask, i);
+	assert_ptr_equal(c->pos.tail, prev);
+	for (size_t i = 0; i <= c->pos.mask; i++)
+		for (t = c->pos.buckets[i]; t; t = t->hnext) {
+			assert_int_equal((size_t)key_hash(&t->key) & c->pos.mask, i);
 			chained++;
 		}
-	assert_int_equal(n, c->count);
-	assert_int_equal(chained, c->count);
+	assert_int_equal(n, c->pos.count);
+	assert_int_equal(chained, c->pos.count);
 	assert_int_equal(bytes, c->bytes);
-	assert_true(c->count <= c->max_tiles);
+	assert_true(c->pos.count <= c->max_tiles);
 	assert_true(c->bytes <= c->max_bytes);
+	n = 0;
+	prev = NULL;
+	for (t = c->neg.head; t; prev = t, t = t->next) {
+		assert_ptr_equal(t->prev, prev);
+		assert_true(t->flags & TILE_F_ABSENT);
+		assert_int_equal(t->len, 0);
+		assert_ptr_equal(lookup(&c->neg, &t->key), t);
+		n++;
+	}
+	assert_ptr_equal(c->neg.tail, prev);
+	assert_int_equal(n, c->neg.count);
+	assert_true(c->neg.count <= c->max_negative);
 }
 
 static struct cache *mkcache(size_t tiles, size_t bytes, struct gen_map *g)
@@ -133,13 +147,13 @@ static void test_buckets_sized_once_power_of_two(void **state)
 
 	(void)state;
 	c = mkcache(500, BIG, NULL);
-	assert_int_equal(c->mask + 1, 1024);	/* >= 667 */
+	assert_int_equal(c->pos.mask + 1, 1024);	/* >= 667 */
 	cache_free(c);
 	c = mkcache(3, BIG, NULL);
-	assert_int_equal(c->mask + 1, 4);
+	assert_int_equal(c->pos.mask + 1, 4);
 	cache_free(c);
 	c = mkcache(768, BIG, NULL);
-	assert_int_equal(c->mask + 1, 1024);	/* exactly 4/3 */
+	assert_int_equal(c->pos.mask + 1, 1024);	/* exactly 4/3 */
 	cache_free(c);
 }
 
@@ -227,18 +241,18 @@ static void test_both_bounds_at_once(void **state)
 	for (uint32_t i = 0; i < 10; i++)
 		assert_true(put(c, nkey(1, i), 10, 1));
 	check(c);
-	assert_int_equal(c->count, 4);
+	assert_int_equal(c->pos.count, 4);
 	assert_int_equal(c->bytes, 4 * small);
 	assert_int_equal(c->evictions, 6);
 	/* first large: the count bound evicts one small, bytes still fit */
 	assert_true(put(c, nkey(2, 0), 5000, 1));
 	check(c);
-	assert_int_equal(c->count, 4);
+	assert_int_equal(c->pos.count, 4);
 	assert_int_equal(c->evictions, 7);
 	/* second large: count evicts one small, then bytes evict one more */
 	assert_true(put(c, nkey(2, 1), 5000, 1));
 	check(c);
-	assert_int_equal(c->count, 3);
+	assert_int_equal(c->pos.count, 3);
 	assert_int_equal(c->bytes, 2 * large + small);
 	assert_int_equal(c->evictions, 9);
 	assert_true(has(c, nkey(2, 0)) && has(c, nkey(2, 1)) && has(c, nkey(1, 9)));
@@ -262,8 +276,8 @@ static void test_eviction_is_lru_and_get_touches(void **state)
 	assert_true(has(c, nkey(1, 2)));
 	assert_true(has(c, nkey(1, 3)));
 	/* order now, MRU first: 3 2 0 */
-	assert_int_equal(c->head->key.x, 3);
-	assert_int_equal(c->tail->key.x, 0);
+	assert_int_equal(c->pos.head->key.x, 3);
+	assert_int_equal(c->pos.tail->key.x, 0);
 	/* cache_contains must not touch */
 	assert_true(cache_contains(c, &(struct tilekey){0}) == false);
 	{
@@ -271,7 +285,7 @@ static void test_eviction_is_lru_and_get_touches(void **state)
 
 		assert_true(cache_contains(c, &k0));
 	}
-	assert_int_equal(c->tail->key.x, 0);
+	assert_int_equal(c->pos.tail->key.x, 0);
 	cache_free(c);
 }
 
@@ -288,13 +302,13 @@ static void test_put_existing_key_replaces(void **state)
 	assert_true(put(c, nkey(1, 6), 10, 'x'));
 	assert_true(put(c, k, 300, 'n'));
 	check(c);
-	assert_int_equal(c->count, 2);
+	assert_int_equal(c->pos.count, 2);
 	assert_int_equal(c->evictions, 0);	/* a replacement is not an eviction */
 	got = cache_get(c, &k);
 	assert_non_null(got);
 	assert_int_equal(got->len, 300);
 	assert_int_equal(got->data[0], 'n');
-	assert_ptr_equal(c->head, got);		/* the new one is MRU */
+	assert_ptr_equal(c->pos.head, got);		/* the new one is MRU */
 	/* the replaced tile is still ours to read */
 	assert_int_equal(old->refs, 1);
 	assert_false(old->flags & TILE_F_CACHED);
@@ -316,11 +330,11 @@ static void test_put_same_tile_twice_is_a_touch(void **state)
 	assert_true(cache_put(c, t, 0));
 	check(c);
 	assert_int_equal(t->refs, 2);		/* ours + one of the cache */
-	assert_ptr_equal(c->head, t);
+	assert_ptr_equal(c->pos.head, t);
 	/* its links belong to c: another cache must refuse it */
 	other = mkcache(10, BIG, NULL);
 	assert_false(cache_put(other, t, 0));
-	assert_int_equal(other->count, 0);
+	assert_int_equal(other->pos.count, 0);
 	check(c);
 	cache_free(other);
 	tile_unref(t);
@@ -362,7 +376,7 @@ static void test_oversize_refused_but_usable(void **state)
 	t = mktile(nkey(1, 2), 4096, 'z');	/* data alone fills the budget */
 	assert_false(cache_put(c, t, 0));
 	check(c);
-	assert_int_equal(c->count, 1);		/* nothing was evicted for it */
+	assert_int_equal(c->pos.count, 1);		/* nothing was evicted for it */
 	assert_int_equal(c->evictions, 0);
 	assert_int_equal(t->refs, 1);
 	assert_int_equal(t->data[4095], 'z');	/* the caller still serves it */
@@ -370,7 +384,7 @@ static void test_oversize_refused_but_usable(void **state)
 	/* exactly the budget fits */
 	assert_true(put(c, nkey(1, 3), 4096 - cache_entry_cost(c, 0), 1));
 	check(c);
-	assert_int_equal(c->count, 1);
+	assert_int_equal(c->pos.count, 1);
 	cache_free(c);
 }
 
@@ -404,7 +418,7 @@ static void test_drop_dataset_leaves_others(void **state)
 	}
 	assert_int_equal(cache_drop_dataset(c, 1), 10);
 	check(c);
-	assert_int_equal(c->count, 10);
+	assert_int_equal(c->pos.count, 10);
 	for (uint32_t i = 0; i < 10; i++) {
 		assert_false(has(c, nkey(1, i)));
 		assert_true(has(c, nkey(2, i)));
@@ -418,7 +432,7 @@ static void test_drop_dataset_leaves_others(void **state)
 	assert_int_equal(cache_drop_dataset(c, 3), 0);
 	cache_clear(c);
 	check(c);
-	assert_int_equal(c->count, 0);
+	assert_int_equal(c->pos.count, 0);
 	assert_int_equal(c->bytes, 0);
 	cache_free(c);
 }
@@ -438,7 +452,7 @@ static void test_put_with_stale_gen_refused(void **state)
 	t = mktile(nkey(1, 0), 10, 1);
 	gen_bump(g, 1);				/* a clear during the fetch */
 	assert_false(cache_put(c, t, before));
-	assert_int_equal(c->count, 0);
+	assert_int_equal(c->pos.count, 0);
 	assert_true(cache_put(c, t, cache_gen(c, 1)));
 	assert_int_equal(t->gen, before + 1);
 	check(c);
@@ -462,7 +476,7 @@ static void test_bump_then_get_returns_null_and_frees(void **state)
 	assert_false(has(c, nkey(1, 0)));
 	check(c);
 	assert_int_equal(t->refs, 1);		/* the cache let go of it */
-	assert_int_equal(c->count, 1);
+	assert_int_equal(c->pos.count, 1);
 	assert_true(has(c, nkey(2, 0)));
 	tile_unref(t);
 	cache_free(c);
@@ -491,27 +505,27 @@ static void test_clear_dataset_bumps_and_drops(void **state)
 
 static void test_sync_sees_bump_of_other_process(void **state)
 {
-	const char *path = tmppath;
 	struct gen_map *mine = NULL, *other = NULL;
 	struct cache *c;
 	size_t n, b;
+	char why[256];
 
 	(void)state;
 	/* two handles on one file: what two processes of the pool have */
-	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &mine), AP_OK);
-	assert_int_equal(gen_open(path, GEN_MODE_OWNER, &other), AP_OK);
+	assert_int_equal(gen_open(tmpdir, "gen", &mine, why, sizeof(why)), AP_OK);
+	assert_int_equal(gen_open(tmpdir, "gen", &other, why, sizeof(why)), AP_OK);
 	c = mkcache(100, BIG, mine);
 	for (uint32_t i = 0; i < 20; i++) {
 		assert_true(put(c, nkey(1, i), 10, 1));
 		assert_true(put(c, nkey(2, i), 10, 1));
 	}
 	cache_sync(c);				/* nothing moved: nothing dropped */
-	assert_int_equal(c->count, 40);
+	assert_int_equal(c->pos.count, 40);
 	gen_bump(other, 1);
-	assert_int_equal(c->count, 40);		/* not before the sync */
+	assert_int_equal(c->pos.count, 40);		/* not before the sync */
 	cache_sync(c);
 	check(c);
-	assert_int_equal(c->count, 20);
+	assert_int_equal(c->pos.count, 20);
 	cache_dataset_usage(c, 1, &n, &b);
 	assert_int_equal(n, 0);
 	cache_dataset_usage(c, 2, &n, &b);
@@ -521,7 +535,7 @@ static void test_sync_sees_bump_of_other_process(void **state)
 	cache_dataset_usage(c, 2, &n, &b);	/* usage drops stale entries too */
 	assert_int_equal(n, 0);
 	check(c);
-	assert_int_equal(c->count, 0);
+	assert_int_equal(c->pos.count, 0);
 	cache_free(c);
 	gen_close(mine);
 	gen_close(other);
@@ -539,7 +553,7 @@ static void test_slot_collision_clears_neighbour_only(void **state)
 	assert_true(put(c, nkey(8, 0), 10, 1));
 	gen_bump(g, 7);
 	cache_sync(c);
-	assert_int_equal(c->count, 1);		/* documented: the neighbour too */
+	assert_int_equal(c->pos.count, 1);		/* documented: the neighbour too */
 	assert_true(has(c, nkey(8, 0)));
 	cache_free(c);
 	gen_close(g);
@@ -616,10 +630,10 @@ static void test_many_keys_in_one_bucket(void **state)
 
 	(void)state;
 	c = mkcache(MAXT, BIG, NULL);
-	assert_int_equal(colliding_keys(c->mask, ks, N), N);
+	assert_int_equal(colliding_keys(c->pos.mask, ks, N), N);
 	for (int i = 0; i < N; i++)
 		assert_true(put(c, ks[i], 8, (unsigned char)i));
-	for (struct tile *t = c->buckets[0]; t; t = t->hnext)
+	for (struct tile *t = c->pos.buckets[0]; t; t = t->hnext)
 		chain++;
 	assert_int_equal(chain, N);		/* really one chain */
 	check(c);
@@ -643,10 +657,10 @@ static void test_many_keys_in_one_bucket(void **state)
 	for (uint32_t i = 0; i < MAXT - N + 20; i++)
 		assert_true(put(c, nkey(9, i), 8, 1));
 	check(c);
-	assert_int_equal(c->count, MAXT);
+	assert_int_equal(c->pos.count, MAXT);
 	cache_clear(c);
 	check(c);
-	assert_null(c->buckets[0]);
+	assert_null(c->pos.buckets[0]);
 	cache_free(c);
 }
 
@@ -672,14 +686,14 @@ static void test_one_field_apart_in_one_bucket(void **state)
 			case 3: v.y++; break;
 			default: v.fmt = FMT_WEBP; break;
 			}
-			if (bucket_of(c, &v) == bucket_of(c, &base))
+			if (bucket_of(&c->pos, &v) == bucket_of(&c->pos, &base))
 				break;
 		}
-		assert_ptr_equal(bucket_of(c, &v), bucket_of(c, &base));
+		assert_ptr_equal(bucket_of(&c->pos, &v), bucket_of(&c->pos, &base));
 		assert_true(put(c, base, 1, 'b'));
 		assert_true(put(c, v, 1, 'v'));
 		check(c);
-		assert_int_equal(c->count, 2);
+		assert_int_equal(c->pos.count, 2);
 		t = cache_get(c, &base);
 		assert_non_null(t);
 		assert_int_equal(t->data[0], 'b');
@@ -771,6 +785,135 @@ static void test_etag_is_sha256_prefix(void **state)
 	assert_string_equal(e->etag, "\"e3b0c44298fc1c149afbf4c8996fb924\"");
 	tile_unref(t);
 	tile_unref(e);
+}
+
+
+/* ---- negative entries ---- */
+
+static void test_absent_is_remembered_per_format(void **state)
+{
+	struct cache *c;
+	struct tile *t;
+	struct tilekey kj = key(1, 3, 1, 1, FMT_JPG), kp = kj;
+	struct cache_stats s;
+
+	(void)state;
+	kp.fmt = FMT_PNG;
+	c = mkcache(10, BIG, NULL);
+	cache_negative_limits(c, 4, 60000);
+	assert_int_equal(cache_probe(c, &kj, &t), CACHE_UNKNOWN);
+	assert_null(t);
+	cache_put_absent(c, &kj, 0);
+	assert_int_equal(cache_probe(c, &kj, &t), CACHE_ABSENT);
+	assert_null(t);
+	assert_int_equal(cache_probe(c, &kp, &t), CACHE_UNKNOWN);	/* another format */
+	assert_true(put(c, kp, 10, 'p'));
+	assert_int_equal(cache_probe(c, &kp, &t), CACHE_PRESENT);
+	assert_non_null(t);
+	assert_int_equal(t->data[0], 'p');
+	tile_unref(t);
+	cache_get_stats(c, &s);
+	assert_int_equal(s.negative, 1);
+	assert_int_equal(s.max_negative, 4);
+	assert_int_equal(s.negative_hits, 1);
+	assert_int_equal(s.count, 1);		/* negatives are not tiles */
+	assert_int_equal(s.bytes, cache_entry_cost(c, 10));
+	check(c);
+	cache_free(c);
+}
+
+static void test_absent_and_tile_replace_each_other(void **state)
+{
+	struct cache *c;
+	struct tile *t;
+	struct tilekey k = nkey(1, 5);
+
+	(void)state;
+	c = mkcache(10, BIG, NULL);
+	cache_negative_limits(c, 4, 60000);
+	assert_true(put(c, k, 10, 1));
+	cache_put_absent(c, &k, 0);		/* storage says it is gone */
+	assert_int_equal(cache_probe(c, &k, &t), CACHE_ABSENT);
+	assert_int_equal(c->pos.count, 0);
+	assert_true(put(c, k, 10, 2));		/* it exists after all */
+	assert_int_equal(c->neg.count, 0);
+	assert_int_equal(cache_probe(c, &k, &t), CACHE_PRESENT);
+	tile_unref(t);
+	check(c);
+	cache_free(c);
+}
+
+static void test_absent_bounded_and_never_evicts_tiles(void **state)
+{
+	struct cache *c;
+	struct tile *t;
+
+	(void)state;
+	c = mkcache(3, BIG, NULL);
+	cache_negative_limits(c, 5, 60000);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_true(put(c, nkey(1, i), 10, 1));
+	for (uint32_t i = 100; i < 200; i++) {
+		struct tilekey k = nkey(2, i);
+		cache_put_absent(c, &k, 0);
+	}
+	assert_int_equal(c->neg.count, 5);	/* the bound, newest kept */
+	for (uint32_t i = 195; i < 200; i++) {
+		struct tilekey k = nkey(2, i);
+		assert_int_equal(cache_probe(c, &k, &t), CACHE_ABSENT);
+	}
+	for (uint32_t i = 0; i < 3; i++)
+		assert_true(has(c, nkey(1, i)));	/* tiles untouched */
+	assert_int_equal(c->evictions, 0);
+	check(c);
+	cache_free(c);
+}
+
+static void test_absent_expires(void **state)
+{
+	struct cache *c;
+	struct tile *t;
+	struct tilekey k = nkey(1, 1);
+
+	(void)state;
+	c = mkcache(3, BIG, NULL);
+	cache_negative_limits(c, 5, 30);
+	cache_put_absent(c, &k, 0);
+	assert_int_equal(cache_probe(c, &k, &t), CACHE_ABSENT);
+	usleep(60 * 1000);
+	assert_int_equal(cache_probe(c, &k, &t), CACHE_UNKNOWN);
+	assert_int_equal(c->neg.count, 0);	/* dropped when met */
+	cache_negative_limits(c, 0, 30);	/* disabled: nothing kept */
+	cache_put_absent(c, &k, 0);
+	assert_int_equal(cache_probe(c, &k, &t), CACHE_UNKNOWN);
+	cache_free(c);
+}
+
+static void test_absent_dropped_by_clear_and_generation(void **state)
+{
+	struct gen_map *g = gen_open_private();
+	struct cache *c;
+	struct tile *t;
+	struct tilekey k1 = nkey(1, 1), k2 = nkey(2, 1);
+	uint64_t before;
+
+	(void)state;
+	c = mkcache(3, BIG, g);
+	cache_negative_limits(c, 5, 60000);
+	cache_put_absent(c, &k1, cache_gen(c, 1));
+	cache_put_absent(c, &k2, cache_gen(c, 2));
+	cache_clear_dataset(c, 1);
+	assert_int_equal(cache_probe(c, &k1, &t), CACHE_UNKNOWN);
+	assert_int_equal(cache_probe(c, &k2, &t), CACHE_ABSENT);
+	gen_bump(g, 2);				/* another process clears 2 */
+	cache_sync(c);
+	assert_int_equal(c->neg.count, 0);
+	before = cache_gen(c, 1);
+	gen_bump(g, 1);				/* a clear during the fetch */
+	cache_put_absent(c, &k1, before);
+	assert_int_equal(cache_probe(c, &k1, &t), CACHE_UNKNOWN);
+	cache_free(c);
+	gen_close(g);
 }
 
 /* ---- against a model ---- */
@@ -883,6 +1026,11 @@ int main(void)
 		cmocka_unit_test(test_hash_spreads_neighbour_tiles),
 		cmocka_unit_test(test_stats_counters),
 		cmocka_unit_test(test_etag_is_sha256_prefix),
+		cmocka_unit_test(test_absent_is_remembered_per_format),
+		cmocka_unit_test(test_absent_and_tile_replace_each_other),
+		cmocka_unit_test(test_absent_bounded_and_never_evicts_tiles),
+		cmocka_unit_test(test_absent_expires),
+		cmocka_unit_test(test_absent_dropped_by_clear_and_generation),
 		cmocka_unit_test(test_random_ops_match_model),
 	};
 

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "cache.h"
 #include "catalog.h"
 #include "generation.h"
 
@@ -423,11 +422,11 @@ static void catalog_reads_metadata_datasets_id_json(void **state)
 {
 	struct fake f = {.json = public_json};
 	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
-	const struct dataset *d = NULL;
+	struct dataset d_, *d = &d_;
 
 	(void)state;
 	assert_non_null(c);
-	assert_int_equal(catalog_get(c, 123, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 123, d, NULL, 0), AP_OK);
 	assert_string_equal(f.last_key, "metadata/datasets/123.json");
 	assert_non_null(d);
 	assert_int_equal(d->id, 123);
@@ -440,11 +439,11 @@ static void metadata_is_cached_within_ttl(void **state)
 {
 	struct fake f = {.json = public_json};
 	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
-	const struct dataset *d;
+	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(d->id, 1);
 	catalog_free(c);
@@ -454,11 +453,11 @@ static void metadata_is_refetched_after_ttl_0(void **state)
 {
 	struct fake f = {.json = public_json};
 	struct catalog *c = catalog_new(0, NULL, fake_fetch, &f);
-	const struct dataset *d;
+	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 }
@@ -467,21 +466,21 @@ static void unknown_dataset_is_cached_negatively(void **state)
 {
 	struct fake f = {.err = AP_ERR_NOT_FOUND};
 	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
-	const struct dataset *d;
+	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 9, &d), AP_ERR_NOT_FOUND);
-	assert_int_equal(catalog_get(c, 9, &d), AP_ERR_NOT_FOUND);
+	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
+	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(ap_err_status(AP_ERR_NOT_FOUND), 404);
 	/* the negative entry lives no longer than the TTL either */
 	catalog_free(c);
 	f.calls = 0;
 	c = catalog_new(0, NULL, fake_fetch, &f);
-	assert_int_equal(catalog_get(c, 9, &d), AP_ERR_NOT_FOUND);
+	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
 	f.err = AP_OK;
 	f.json = public_json;
-	assert_int_equal(catalog_get(c, 9, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 }
@@ -493,7 +492,6 @@ static void fetch_errors_map_to_502_and_timeouts_to_504(void **state)
 	} v[] = {
 		{AP_ERR_STORAGE, AP_ERR_STORAGE},
 		{AP_ERR_IO, AP_ERR_STORAGE},
-		{AP_ERR_TOO_LARGE, AP_ERR_STORAGE},
 		{AP_ERR_INTERNAL, AP_ERR_STORAGE},
 		{AP_ERR_UNAVAILABLE, AP_ERR_STORAGE},
 		{AP_ERR_TIMEOUT, AP_ERR_TIMEOUT},
@@ -503,8 +501,8 @@ static void fetch_errors_map_to_502_and_timeouts_to_504(void **state)
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct fake f = {.err = v[i].fetch};
 		struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
-		const struct dataset *d;
-		enum ap_err e = catalog_get(c, 1, &d);
+		struct dataset d_, *d = &d_;
+		enum ap_err e = catalog_get(c, 1, d, NULL, 0);
 
 		if (e != v[i].want)
 			fail_msg("fetch error %d: got status %d, want %d", (int)v[i].fetch,
@@ -512,7 +510,7 @@ static void fetch_errors_map_to_502_and_timeouts_to_504(void **state)
 		/* failures are not cached: the next get asks storage again */
 		f.err = AP_OK;
 		f.json = public_json;
-		assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+		assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 		assert_int_equal(f.calls, 2);
 		catalog_free(c);
 	}
@@ -520,19 +518,52 @@ static void fetch_errors_map_to_502_and_timeouts_to_504(void **state)
 	assert_int_equal(ap_err_status(AP_ERR_TIMEOUT), 504);
 }
 
-static void invalid_json_is_a_storage_error_and_not_cached(void **state)
+static void invalid_metadata_is_a_502_remembered_for_the_ttl(void **state)
 {
 	struct fake f = {.json = "{\"width\": \"wide\"}"};
 	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
-	const struct dataset *d;
+	struct dataset d_, *d = &d_;
+	char why[200] = "";
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, &d), AP_ERR_STORAGE);
+	assert_int_equal(catalog_get(c, 1, d, why, sizeof(why)), AP_ERR_STORAGE);
+	assert_non_null(strstr(why, "invalid metadata"));
+	/* every request within the TTL gets the same answer, storage is not asked */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
+	assert_int_equal(f.calls, 1);
+	/* an object over the limit is invalid metadata too */
+	f.err = AP_ERR_TOO_LARGE;
+	assert_int_equal(catalog_get(c, 2, d, why, sizeof(why)), AP_ERR_STORAGE);
+	assert_non_null(strstr(why, "larger than"));
+	assert_int_equal(catalog_get(c, 2, d, NULL, 0), AP_ERR_STORAGE);
+	assert_int_equal(f.calls, 2);
+	f.err = AP_OK;
+	catalog_free(c);
+	/* the negative entry lives no longer than the TTL */
+	f.calls = 0;
+	c = catalog_new(0, NULL, fake_fetch, &f);
 	f.json = "<html>502 Bad Gateway</html>";
-	assert_int_equal(catalog_get(c, 1, &d), AP_ERR_STORAGE);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
 	f.json = public_json;
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
-	assert_int_equal(f.calls, 3);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(f.calls, 2);
+	catalog_free(c);
+}
+
+static void trailing_bytes_after_the_object_are_refused(void **state)
+{
+	struct fake f = {.json = "{\"min_zoom\": 0, \"max_zoom\": 1, \"tile_size\": 256, "
+			 "\"width\": 1, \"height\": 1} {\"x\": 1}"};
+	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct dataset d_, *d = &d_;
+
+	(void)state;
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
+	f.json = "{\"min_zoom\": 0, \"max_zoom\": 1, \"tile_size\": 256, \"width\": 1, "
+		 "\"height\": 1} \n";
+	catalog_drop(c, 1);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* blanks are fine */
 	catalog_free(c);
 }
 
@@ -540,42 +571,117 @@ static void catalog_drop_forces_a_refetch(void **state)
 {
 	struct fake f = {.json = public_json};
 	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
-	const struct dataset *d;
+	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	catalog_drop(c, 1);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	/* dropping another dataset leaves this one cached */
 	catalog_drop(c, 2);
-	catalog_drop(c, 1 + CATALOG_SLOTS);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	catalog_drop(c, 1 + 4096);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 }
 
-static void datasets_sharing_a_slot_are_not_confused(void **state)
+/* A fetch that knows datasets 1..KNOWN and nothing else. */
+enum { KNOWN = 8 };
+static enum ap_err known_fetch(void *ud, const char *key, struct buf *out)
+{
+	struct fake *f = ud;
+	unsigned id = 0;
+
+	f->calls++;
+	snprintf(f->last_key, sizeof(f->last_key), "%s", key);
+	if (sscanf(key, "metadata/datasets/%u.json", &id) != 1 || id == 0 || id > KNOWN)
+		return AP_ERR_NOT_FOUND;
+	return buf_adds(out, public_json);
+}
+
+static void ids_sharing_a_hash_slot_are_not_confused(void **state)
+{
+	struct fake f = {0};
+	struct catalog *c = catalog_new(60, NULL, known_fetch, &f);
+	struct dataset d_, *d = &d_;
+
+	(void)state;
+	/* 1 and 1 + 4096k land in one bucket of the 4096 */
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(d->id, 1);
+	assert_int_equal(catalog_get(c, 1 + 4096, d, NULL, 0), AP_ERR_NOT_FOUND);
+	assert_int_equal(catalog_get(c, 1 + 1024, d, NULL, 0), AP_ERR_NOT_FOUND);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(d->id, 1);
+	assert_int_equal(f.calls, 3);	/* 1 was never pushed out */
+	catalog_drop(c, 1 + 4096);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(f.calls, 3);
+	catalog_free(c);
+}
+
+/* Issue 12.3: unknown or random ids never push a hot dataset out. */
+static void unknown_ids_never_push_out_known_datasets(void **state)
+{
+	struct fake f = {0};
+	struct catalog *c = catalog_new(60, NULL, known_fetch, &f);
+	struct dataset d_, *d = &d_;
+	uint64_t rng = 7;
+
+	(void)state;
+	for (uint32_t id = 1; id <= KNOWN; id++)
+		assert_int_equal(catalog_get(c, id, d, NULL, 0), AP_OK);
+	/* ten times more unknown ids than the negative pool holds, in between */
+	for (int i = 0; i < 10 * CATALOG_NEGATIVE_MAX; i++) {
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		assert_int_equal(catalog_get(c, KNOWN + 1 + (uint32_t)(rng >> 33), d, NULL, 0),
+				 AP_ERR_NOT_FOUND);
+		if (i % 97 == 0)
+			assert_int_equal(catalog_get(c, 1 + (uint32_t)i % KNOWN, d, NULL, 0), AP_OK);
+	}
+	f.calls = 0;
+	for (uint32_t id = 1; id <= KNOWN; id++) {
+		assert_int_equal(catalog_get(c, id, d, NULL, 0), AP_OK);
+		assert_int_equal(d->id, id);
+	}
+	assert_int_equal(f.calls, 0);	/* every known one still remembered */
+	catalog_free(c);
+}
+
+/* The pools are bounded: many known datasets evict the least recently used. */
+static void known_pool_is_bounded_lru(void **state)
 {
 	struct fake f = {.json = public_json};
 	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
-	const struct dataset *d;
+	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 3, &d), AP_OK);
-	assert_int_equal(d->id, 3);
-	assert_int_equal(catalog_get(c, 3 + CATALOG_SLOTS, &d), AP_OK);
-	assert_int_equal(d->id, 3 + CATALOG_SLOTS);
-	assert_string_equal(f.last_key, "metadata/datasets/1027.json");
-	assert_int_equal(catalog_get(c, 3, &d), AP_OK);
-	assert_int_equal(d->id, 3);
-	assert_int_equal(f.calls, 3);
-	/* a negative entry of one does not hide the other */
-	f.err = AP_ERR_NOT_FOUND;
-	assert_int_equal(catalog_get(c, 3 + 2 * CATALOG_SLOTS, &d), AP_ERR_NOT_FOUND);
-	f.err = AP_OK;
-	assert_int_equal(catalog_get(c, 3, &d), AP_OK);
-	assert_int_equal(d->id, 3);
+	for (uint32_t id = 1; id <= CATALOG_DATASETS_MAX; id++)
+		assert_int_equal(catalog_get(c, id, d, NULL, 0), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* 1 is recent now */
+	assert_int_equal(f.calls, CATALOG_DATASETS_MAX);
+	assert_int_equal(catalog_get(c, CATALOG_DATASETS_MAX + 1, d, NULL, 0), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* kept */
+	assert_int_equal(f.calls, CATALOG_DATASETS_MAX + 1);
+	assert_int_equal(catalog_get(c, 2, d, NULL, 0), AP_OK);	/* the LRU one went */
+	assert_int_equal(f.calls, CATALOG_DATASETS_MAX + 2);
+	catalog_free(c);
+}
+
+static void storage_failure_answers_the_last_known_metadata(void **state)
+{
+	struct fake f = {.json = public_json};
+	struct catalog *c = catalog_new(0, NULL, fake_fetch, &f);	/* always stale */
+	struct dataset d_, *d = &d_;
+
+	(void)state;
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	f.err = AP_ERR_TIMEOUT;
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* stale, not 504 */
+	assert_int_equal(d->id, 1);
+	assert_int_equal(catalog_get(c, 2, d, NULL, 0), AP_ERR_TIMEOUT);	/* never known */
+	assert_true(catalog_saw_private(c) == false);
 	catalog_free(c);
 }
 
@@ -583,27 +689,24 @@ static void a_cache_clear_anywhere_in_the_pool_expires_metadata(void **state)
 {
 	struct fake f = {.json = public_json};
 	struct gen_map *g = gen_open_private();
-	struct cache *cache = NULL;
 	struct catalog *c;
-	const struct dataset *d;
+	struct dataset d_, *d = &d_;
 
 	(void)state;
 	assert_non_null(g);
-	assert_int_equal(cache_new(10, 1 << 20, g, &cache), AP_OK);
-	c = catalog_new(60, cache, fake_fetch, &f);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	c = catalog_new(60, g, fake_fetch, &f);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 1);
 	/* another process clears dataset 1: only the shared generation moves */
 	gen_bump(g, 1);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	/* a clear of another dataset changes nothing here */
 	gen_bump(g, 2);
-	assert_int_equal(catalog_get(c, 1, &d), AP_OK);
+	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
-	cache_free(cache);
 	gen_close(g);
 }
 
@@ -631,9 +734,13 @@ int main(void)
 		cmocka_unit_test(metadata_is_refetched_after_ttl_0),
 		cmocka_unit_test(unknown_dataset_is_cached_negatively),
 		cmocka_unit_test(fetch_errors_map_to_502_and_timeouts_to_504),
-		cmocka_unit_test(invalid_json_is_a_storage_error_and_not_cached),
+		cmocka_unit_test(invalid_metadata_is_a_502_remembered_for_the_ttl),
+		cmocka_unit_test(trailing_bytes_after_the_object_are_refused),
 		cmocka_unit_test(catalog_drop_forces_a_refetch),
-		cmocka_unit_test(datasets_sharing_a_slot_are_not_confused),
+		cmocka_unit_test(ids_sharing_a_hash_slot_are_not_confused),
+		cmocka_unit_test(unknown_ids_never_push_out_known_datasets),
+		cmocka_unit_test(known_pool_is_bounded_lru),
+		cmocka_unit_test(storage_failure_answers_the_last_known_metadata),
 		cmocka_unit_test(a_cache_clear_anywhere_in_the_pool_expires_metadata),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

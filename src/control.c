@@ -1,0 +1,215 @@
+/*
+ * control.c - health, cache-stats, cache-clear and prefetch; see control.h.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "control.h"
+#include "cache.h"
+#include "catalog.h"
+#include "generation.h"
+#include "prefetch.h"
+#include "store.h"
+#include "tilekey.h"
+
+#define add(o, k, v) json_object_object_add((o), (k), (v))
+#define jint(v) json_object_new_int64((int64_t)(v))
+#define jstr(v) json_object_new_string(v)
+#define jbool(v) json_object_new_boolean(v)
+
+static struct json_object *bucket_health(const struct store_health *h)
+{
+	struct json_object *b = json_object_new_object();
+
+	add(b, "configured", jbool(h->bucket_configured));
+	if (!h->bucket_configured)
+		return b;
+	add(b, "state", jstr(h->bucket_open ? "unreachable (skipped during cool-down)" :
+			     h->failures ? "failing" : "ok"));
+	add(b, "consecutive_failures", jint(h->failures));
+	if (h->bucket_open)
+		add(b, "retry_in_s", jint((h->retry_in_ms + 999) / 1000));
+	if (h->last_error[0])
+		add(b, "last_error", jstr(h->last_error));
+	return b;
+}
+
+/* What an operator should know about the configuration itself. */
+static struct json_object *warnings(struct app *a)
+{
+	struct json_object *w = json_object_new_array();
+
+	if (a->cfg.use_s3 && a->cfg.public_url && catalog_saw_private(a->catalog))
+		json_object_array_add(w, jstr("R2_PUBLIC_URL is set and private datasets are served: "
+					      "their tiles are readable by anyone at the public bucket "
+					      "URL, whatever access control says here"));
+	if (a->cfg.use_s3 && !a->cfg.tls_verify)
+		json_object_array_add(w, jstr("S3_VERIFY_TLS=false: the bucket's certificate is not "
+					      "verified"));
+	if (!gen_shared(a->gens))
+		json_object_array_add(w, jstr("cache generations are not shared: cache-clear reaches "
+					      "only the process that answers it"));
+	return w;
+}
+
+enum ap_err control_health(struct app *a, struct response *res)
+{
+	struct json_object *o = json_object_new_object(), *s, *l;
+	struct store_health h;
+	const char *status;
+
+	if (!o)
+		return AP_ERR_NOMEM;
+	store_health(a->store, &h);
+	if (h.bucket_configured && !h.bucket_open)
+		status = "ok";
+	else if (h.local_ok)
+		status = h.bucket_configured ? "degraded" : "ok";
+	else
+		status = "unavailable";
+	add(o, "status", jstr(status));
+	add(o, "pid", jint(getpid()));
+	add(o, "uptime_s", jint(time(NULL) - a->started));
+	s = json_object_new_object();
+	add(s, "bucket", bucket_health(&h));
+	l = json_object_new_object();
+	add(l, "configured", jbool(h.local_configured));
+	if (h.local_configured)
+		add(l, "state", jstr(h.local_ok ? "ok" : "unreadable"));
+	add(s, "local", l);
+	add(o, "storage", s);
+	add(o, "warnings", warnings(a));
+	if (strcmp(status, "unavailable") != 0)
+		return response_json_object(res, 200, o);
+	add(o, "detail", jstr(h.local_configured ? "bucket unreachable and local tree unreadable" :
+			      "bucket unreachable and no local tree configured"));
+	return response_json_object(res, 503, o);
+}
+
+static struct json_object *stats_object(struct app *a, const struct cache_stats *cs)
+{
+	struct json_object *s = json_object_new_object();
+	char rate[16];
+
+	cache_hit_rate_text(cs, rate, sizeof(rate));
+	add(s, "enabled", jbool(cs->max_count > 0 && cs->max_bytes > 0));
+	add(s, "cache_size", jint(cs->count));
+	add(s, "cache_max", jint(a->cfg.cache_max_tiles));
+	add(s, "cache_bytes", jint(cs->bytes));
+	add(s, "cache_max_bytes", jint((int64_t)a->cfg.cache_max_mb * 1024 * 1024));
+	add(s, "total_requests", jint(cs->requests));
+	add(s, "cache_hits", jint(cs->hits));
+	add(s, "cache_misses", jint(cs->misses));
+	add(s, "hit_rate", jstr(rate));
+	add(s, "evictions", jint(cs->evictions));
+	add(s, "negative_entries", jint(cs->negative));
+	add(s, "negative_max", jint(cs->max_negative));
+	add(s, "negative_hits", jint(cs->negative_hits));
+	add(s, "prefetch_queue", jint(prefetch_queued(a->prefetch)));
+	add(s, "prefetched", jint(cs->prefetched));
+	add(s, "prefetch_hits", jint(cs->prefetch_hits));
+	add(s, "pid", jint(getpid()));
+	return s;
+}
+
+enum ap_err control_stats(struct app *a, const struct dataset *d, struct response *res)
+{
+	struct json_object *o = json_object_new_object(), *ds;
+	struct cache_stats cs;
+	size_t tiles = 0, bytes = 0;
+
+	if (!o)
+		return AP_ERR_NOMEM;
+	cache_get_stats(a->cache, &cs);
+	cache_dataset_usage(a->cache, d->id, &tiles, &bytes);
+	add(o, "dataset_id", jint(d->id));
+	add(o, "stats", stats_object(a, &cs));
+	ds = json_object_new_object();
+	add(ds, "cached_tiles", jint(tiles));
+	add(ds, "cached_bytes", jint(bytes));
+	add(o, "dataset", ds);
+	return response_json_object(res, 200, o);
+}
+
+enum ap_err control_clear(struct app *a, const struct dataset *d, struct response *res)
+{
+	struct json_object *o = json_object_new_object();
+	uint32_t id = d->id;
+	size_t n;
+
+	if (!o)
+		return AP_ERR_NOMEM;
+	/* bump first: from here on no process accepts or serves old entries */
+	n = cache_clear_dataset(a->cache, id);
+	prefetch_drop_dataset(a->prefetch, id);
+	catalog_drop(a->catalog, id);
+	add(o, "dataset_id", jint(id));
+	add(o, "cleared", jbool(1));
+	/* how far it reached, honestly: the pool, or only this process */
+	add(o, "scope", jstr(gen_shared(a->gens) ? "pool" : "process"));
+	add(o, "tiles_dropped_here", jint(n));
+	add(o, "generation", jint(gen_get(a->gens, id)));
+	return response_json_object(res, 200, o);
+}
+
+static enum ap_err param_u32(struct request *req, const char *name, uint32_t max, uint32_t *out)
+{
+	char v[16];
+	enum ap_err e = query_get(req->query, name, v, sizeof(v));
+
+	if (e == AP_ERR_NOT_FOUND)
+		return request_fail(req, AP_ERR_BAD_REQUEST, "query parameter %s is required", name);
+	if (e || tk_parse_uint(v, strlen(v), max, out))
+		return request_fail(req, AP_ERR_BAD_REQUEST,
+				    "query parameter %s must be a decimal number", name);
+	return AP_OK;
+}
+
+/* ext=jpg|jpeg|png|webp: the format the viewer will ask for (default jpg). */
+static enum ap_err param_fmt(struct request *req, enum tile_fmt *out)
+{
+	char v[8];
+	enum ap_err e = query_get(req->query, "ext", v, sizeof(v));
+
+	*out = FMT_JPG;
+	if (e == AP_ERR_NOT_FOUND)
+		return AP_OK;
+	if (e || tk_parse_ext(v, strlen(v), out))
+		return request_fail(req, AP_ERR_BAD_REQUEST, "query parameter ext must be jpg, jpeg, "
+				    "png or webp");
+	return AP_OK;
+}
+
+enum ap_err control_prefetch(struct app *a, struct request *req, const struct dataset *d,
+			     struct response *res)
+{
+	uint32_t z, x0, x1, y0, y1;
+	uint64_t cols, rows;
+	struct json_object *o;
+	enum tile_fmt fmt;
+	size_t n;
+	enum ap_err e;
+
+	if ((e = param_u32(req, "z", TILE_Z_MAX, &z)) || (e = param_u32(req, "x0", TILE_COORD_MAX, &x0)) ||
+	    (e = param_u32(req, "x1", TILE_COORD_MAX, &x1)) ||
+	    (e = param_u32(req, "y0", TILE_COORD_MAX, &y0)) ||
+	    (e = param_u32(req, "y1", TILE_COORD_MAX, &y1)) || (e = param_fmt(req, &fmt)))
+		return e;
+	if (x1 < x0 || y1 < y0)
+		return request_fail(req, AP_ERR_BAD_REQUEST, "need x0 <= x1 and y0 <= y1");
+	dataset_grid(d, z, &cols, &rows);
+	if (!cols)
+		return request_fail(req, AP_ERR_NOT_FOUND, "level %u is outside dataset %u (zoom %u..%u)",
+				    z, d->id, (unsigned)d->min_zoom, (unsigned)d->max_zoom);
+	if (x0 >= cols || y0 >= rows)
+		return request_fail(req, AP_ERR_NOT_FOUND, "viewport outside the grid of level %u", z);
+	n = prefetch_viewport(a->prefetch, d, fmt, z, x0, x1, y0, y1);
+	o = json_object_new_object();
+	if (!o)
+		return AP_ERR_NOMEM;
+	add(o, "queued", jint(n));
+	add(o, "queue", jint(prefetch_queued(a->prefetch)));
+	return response_json_object(res, 202, o);
+}
