@@ -39,8 +39,9 @@ static void shared_name(const struct config *c, const char *what, char *out, siz
 		 md[5]);
 }
 
-/* TILE_RUNTIME_DIR, else systemd's RuntimeDirectory, else the user's
- * runtime directory, else a directory of the uid's own under /tmp. */
+/* TILE_RUNTIME_DIR, else "state" in systemd's RuntimeDirectory (which also
+ * holds the socket, so it is traversable by the web server), else the
+ * user's runtime directory, else a directory of the uid's own under /tmp. */
 static void runtime_dir(const struct config *c, char *out, size_t cap)
 {
 	const char *v = getenv("RUNTIME_DIRECTORY");
@@ -48,7 +49,7 @@ static void runtime_dir(const struct config *c, char *out, size_t cap)
 	if (c->runtime_dir)
 		snprintf(out, cap, "%s", c->runtime_dir);
 	else if (v && v[0] == '/')
-		snprintf(out, cap, "%.*s", (int)strcspn(v, ":"), v);	/* the first of a list */
+		snprintf(out, cap, "%.*s/state", (int)strcspn(v, ":"), v);	/* the first of a list */
 	else if ((v = getenv("XDG_RUNTIME_DIR")) && v[0] == '/')
 		snprintf(out, cap, "%s/astropixel-tiles", v);
 	else

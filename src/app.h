@@ -19,6 +19,9 @@ struct app {
 	struct catalog *catalog;
 	struct prefetch *prefetch;
 	time_t started;
+	/* the front's counters (server.c writes, health reads) */
+	unsigned long long conns_accepted, requests_served;
+	unsigned conns_open;
 };
 
 struct engine_opts;

@@ -101,7 +101,7 @@ static const struct opt opts[] = {
 	 "Seconds dataset metadata is cached per process."},
 	{"TILE_RUNTIME_DIR", T_STR, O(runtime_dir), NULL, 0, 0, 0,
 	 "Directory of the pool's shared state (cache generations), private to the pool's user "
-	 "(0700, created if absent). Default: $RUNTIME_DIRECTORY (systemd), else "
+	 "(0700, created if absent). Default: $RUNTIME_DIRECTORY/state (systemd), else "
 	 "$XDG_RUNTIME_DIR/astropixel-tiles, else /tmp/astropixel-tiles-<uid>."},
 	{"BATCH_MAX_TILES", T_INT, O(batch_max_tiles), "100", 1, BATCH_TILES_CEILING, 0,
 	 "Tiles per batch request at most (the URL length limit allows at most "

@@ -80,6 +80,10 @@ enum ap_err control_health(struct app *a, struct response *res)
 		add(l, "state", jstr(h.local_ok ? "ok" : "unreadable"));
 	add(s, "local", l);
 	add(o, "storage", s);
+	l = json_object_new_object();
+	add(l, "connections_accepted", jint(a->conns_accepted));
+	add(l, "requests_served", jint(a->requests_served));
+	add(o, "fastcgi", l);
 	add(o, "warnings", warnings(a));
 	if (strcmp(status, "unavailable") != 0)
 		return response_json_object(res, 200, o);

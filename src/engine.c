@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include "engine.h"
 #include "clock.h"
+#include "decimal.h"
 #include "log.h"
 
 enum xstate { X_RUNNING, X_WAITING };
@@ -39,7 +40,8 @@ struct xfer {
 	size_t max_body;
 	long long deadline_ms;		/* monotonic */
 	long long ready_ms;		/* WAITING: when to retry */
-	long long started_ms;
+	long long started_ms;		/* submitted */
+	long long first_attempt_ms;	/* got its first slot (0: not yet) */
 	int retries_left;
 	bool require_length;
 	bool background;
@@ -201,9 +203,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 			x->res.etag[vlen] = '\0';
 		}
 	} else if (len > 15 && strncasecmp(p, "content-length:", 15) == 0) {
-		/* refuse an oversize object before its body arrives */
-		unsigned long long cl = strtoull(p + 15, NULL, 10);
-		if (cl > x->max_body) {
+		/* refuse an oversize object before its body arrives; a malformed
+		 * length is left to libcurl, and to the length check at the end */
+		uint64_t cl;
+		v = p + 15;
+		vlen = len - 15;
+		while (vlen && (*v == ' ' || *v == '\t'))
+			v++, vlen--;
+		while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+			vlen--;
+		if (dec_parse_u64(v, vlen, UINT64_MAX, DEC_LEADING_ZEROS, &cl) == AP_OK &&
+		    cl > x->max_body) {
 			x->too_large = true;
 			return 0;
 		}
@@ -251,6 +261,8 @@ static enum ap_err start_attempt(struct engine *e, struct xfer *x)
 	x->res.too_large = false;
 	x->body_off = 0;
 	x->res.attempts++;
+	if (!x->first_attempt_ms)
+		x->first_attempt_ms = now_ms();
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)left);
 	if (curl_multi_add_handle(e->multi, x->easy) != CURLM_OK)
 		return AP_ERR_INTERNAL;
@@ -272,48 +284,49 @@ static bool may_start(const struct engine *e, const struct xfer *x)
 	       e->in_multi < (unsigned)e->o.max_streams;
 }
 
-enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done_fn done,
-			  void *ud, struct xfer **out)
+/* The request's header lines, plus "Expect:" before a body (no
+ * 100-continue round trip). */
+static enum ap_err build_headers(struct xfer *x, const struct xfer_spec *s)
 {
-	struct xfer *x;
-	CURL *h;
-
-	if (!e || strlen(s->url) >= ENGINE_URL_MAX || s->nheaders > ENGINE_HEADERS_MAX)
-		return AP_ERR_INTERNAL;
-	x = calloc(1, sizeof(*x));
-	if (!x)
-		return AP_ERR_NOMEM;
-	x->eng = e;
-	x->done = done;
-	x->ud = ud;
-	x->max_body = s->max_body;
-	x->require_length = s->require_length;
-	x->background = s->background;
-	x->retries_left = s->max_retries;
-	x->body = s->body;
-	x->body_len = s->body_len;
-	x->started_ms = now_ms();
-	x->deadline_ms = x->started_ms + (s->timeout_ms > 0 ? s->timeout_ms : 10000);
-	buf_init(&x->res.body, s->max_body);
-	for (size_t i = 0; i < s->nheaders; i++) {
+	for (size_t i = 0; i <= s->nheaders; i++) {
+		const char *line = i < s->nheaders ? s->headers[i] : s->body ? "Expect:" : NULL;
 		struct curl_slist *l;
-		if (strlen(s->headers[i]) >= ENGINE_HEADER_LINE_MAX)
-			goto fail;
-		l = curl_slist_append(x->headers, s->headers[i]);
+
+		if (!line)
+			break;
+		if (strlen(line) >= ENGINE_HEADER_LINE_MAX)
+			return AP_ERR_TOO_LARGE;
+		l = curl_slist_append(x->headers, line);
 		if (!l)
-			goto fail;
+			return AP_ERR_NOMEM;
 		x->headers = l;
 	}
-	/* no "Expect: 100-continue" round trip before PUT bodies */
-	if (s->body) {
-		struct curl_slist *l = curl_slist_append(x->headers, "Expect:");
-		if (!l)
-			goto fail;
-		x->headers = l;
+	return AP_OK;
+}
+
+static void set_method(CURL *h, struct xfer *x, const struct xfer_spec *s)
+{
+	if (strcmp(s->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(s->method, "PUT") == 0) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->body_len);
+	} else if (strcmp(s->method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
 	}
-	h = x->easy = curl_easy_init();
+}
+
+/* The easy handle of x with every option of the engine. */
+static enum ap_err make_easy(struct engine *e, struct xfer *x, const struct xfer_spec *s)
+{
+	CURL *h = x->easy = curl_easy_init();
+
 	if (!h)
-		goto fail;
+		return AP_ERR_NOMEM;
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(h, CURLOPT_URL, s->url);
 	curl_easy_setopt(h, CURLOPT_SHARE, e->share);
@@ -339,20 +352,49 @@ enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-	if (strcmp(s->method, "HEAD") == 0) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	} else if (strcmp(s->method, "PUT") == 0) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(h, CURLOPT_READDATA, x);
-		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->body_len);
-	} else if (strcmp(s->method, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, s->method);
-	}
+	set_method(h, x, s);
+	return AP_OK;
+}
+
+static struct xfer *xfer_new(struct engine *e, const struct xfer_spec *s, xfer_done_fn done,
+			     void *ud)
+{
+	struct xfer *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->eng = e;
+	x->done = done;
+	x->ud = ud;
+	x->max_body = s->max_body;
+	x->require_length = s->require_length;
+	x->background = s->background;
+	x->retries_left = s->max_retries;
+	x->body = s->body;
+	x->body_len = s->body_len;
+	x->started_ms = now_ms();
+	x->deadline_ms = x->started_ms + (s->timeout_ms > 0 ? s->timeout_ms : 10000);
 	x->state = X_WAITING;
 	x->ready_ms = x->started_ms;
+	buf_init(&x->res.body, s->max_body);
+	return x;
+}
+
+enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done_fn done,
+			  void *ud, struct xfer **out)
+{
+	struct xfer *x;
+	enum ap_err err;
+
+	if (!e || strlen(s->url) >= ENGINE_URL_MAX || s->nheaders > ENGINE_HEADERS_MAX)
+		return AP_ERR_INTERNAL;
+	x = xfer_new(e, s, done, ud);
+	if (!x)
+		return AP_ERR_NOMEM;
+	if ((err = build_headers(x, s)) || (err = make_easy(e, x, s))) {
+		xfer_free(x);
+		return err;
+	}
 	x->prev = e->tail;
 	if (e->tail)
 		e->tail->next = x;
@@ -368,14 +410,6 @@ enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done
 	if (out)
 		*out = x;
 	return AP_OK;
-fail:
-	if (x->easy)
-		curl_easy_cleanup(x->easy);
-	x->easy = NULL;
-	curl_slist_free_all(x->headers);
-	buf_free(&x->res.body);
-	free(x);
-	return AP_ERR_NOMEM;
 }
 
 void engine_cancel(struct engine *e, struct xfer *x)
@@ -460,6 +494,11 @@ static void on_finished(struct engine *e, struct xfer *x, CURLcode code)
 		} else {
 			r->err = code == CURLE_OPERATION_TIMEDOUT ? AP_ERR_TIMEOUT : AP_ERR_STORAGE;
 			r->cls = XC_SERVICE;
+			/* a transfer that waited for its slot most of its time and then ran
+			 * out of it says more about this process than about the service */
+			if (code == CURLE_OPERATION_TIMEDOUT &&
+			    x->first_attempt_ms - x->started_ms > (x->deadline_ms - x->started_ms) / 2)
+				r->cls = XC_LOCAL;
 			snprintf(r->error, sizeof(r->error), "%.60s%s%.180s", curl_easy_strerror(code),
 				 x->errbuf[0] ? ": " : "", x->errbuf);
 			if (retryable_curl(code) && schedule_retry(e, x))

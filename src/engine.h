@@ -71,7 +71,7 @@ enum xfer_class {
 	XC_OK,		/* a whole response arrived (any status) */
 	XC_SERVICE,	/* connect, TLS, transport or timeout, after retries */
 	XC_OBJECT,	/* this object's answer was unusable: too large, short body */
-	XC_LOCAL,	/* never got a slot before the deadline, or an internal error */
+	XC_LOCAL,	/* waited for a slot (most of) its deadline, or an internal error */
 };
 
 struct xfer_result {

@@ -204,8 +204,14 @@ int server_run(struct app *a, int listen_fd)
 		if (s < 0 || stop_requested)
 			break;
 		fr = &slots[s];
-		if (FCGX_Accept_r(fr) < 0)
-			continue;	/* lost the race, interrupted, or the peer went away */
+		{
+			bool fresh_conn = fr->ipcFd < 0;
+
+			if (FCGX_Accept_r(fr) < 0)
+				continue;	/* lost the race, interrupted, or the peer went away */
+			if (fresh_conn)
+				a->conns_accepted++;
+		}
 		pe = request_parse(&req, fcgx_param, fr);
 		response_init(&res);
 		if (!pe)
@@ -220,6 +226,7 @@ int server_run(struct app *a, int listen_fd)
 		/* hand the response to the web server before any idle work */
 		FCGX_Finish_r(fr);
 		last_used[s] = ++served;
+		a->requests_served = served;
 	}
 	for (unsigned i = 0; i < nslots; i++)
 		FCGX_Free(&slots[i], 1);
@@ -230,7 +237,7 @@ int server_run(struct app *a, int listen_fd)
 struct one_shot {
 	const char *names[ONE_SHOT_PARAMS_MAX];
 	const char *values[ONE_SHOT_PARAMS_MAX];
-	char storage[ONE_SHOT_PARAMS_MAX][2 * REQ_HEADER_MAX + 64];
+	char storage[ONE_SHOT_PARAMS_MAX][2 * REQ_URI_MAX];	/* room to exceed any limit */
 	size_t n;
 };
 

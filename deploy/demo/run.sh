@@ -34,7 +34,7 @@ fi
 cat > "$DEMO/app.env" <<ENV
 LOCAL_STORAGE_DIR=$DEMO/data
 SECRET_KEY=demo-secret-change-me
-TILE_CACHE_SHM=$DEMO/generations.shm
+TILE_RUNTIME_DIR=$DEMO/run
 ENV
 sed -e "s|/usr/local/sbin/astropixel-tiles|$DEMO/build/astropixel-tiles|" \
     -e "s|/run/lighttpd/astropixel-tiles.sock|$DEMO/fcgi.sock|" \

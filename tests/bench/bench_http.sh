@@ -18,7 +18,7 @@ head -c 15360 /dev/urandom > "$STATE/tile15k"; printf '\xff\xd8\xff' | dd of="$S
 cp "$STATE/tile15k" "$TILE"	# the benchmark tile: 15 KB, like the design note's average
 cat > "$STATE/app.env" <<ENV
 LOCAL_STORAGE_DIR=$DATA
-TILE_CACHE_SHM=$STATE/gen.shm
+TILE_RUNTIME_DIR=$STATE/run
 LOG_LEVEL=warn
 ENV
 

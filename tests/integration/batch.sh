@@ -32,7 +32,7 @@ start_pool() {	# start_pool ENDPOINT [extra env lines...]: lighttpd + 1 responde
 		echo "S3_ENDPOINT_URL=$ep"
 		echo "LOCAL_STORAGE_DIR=$LOCAL"
 		echo "SECRET_KEY=batch-secret"
-		echo "TILE_CACHE_SHM=$STATE/gen.shm"
+		echo "TILE_RUNTIME_DIR=$STATE/run"
 		printf '%s\n' "$@"
 	} > "$STATE/app.env"
 	lighttpd_from_deploy "$STATE/app.env" 1
@@ -75,6 +75,20 @@ check "  every one byte-exact (12/5/3.jpg)" b64cmp 12/5/3.jpg "$DATA/tiles/6/12/
 req GET "$BASE/6/batch?$q101"
 expect "101 tiles are a 400" "$STATUS" 400
 expect_match "  naming the surplus entry" "$(json j.detail)" "#101 '12/12/4.jpg'"
+req GET "$BASE/6/batch?$q100&tiles=12/0/0.jpg&tiles=12/0/0.jpg"
+expect "12.6: 100 distinct tiles plus repeats of one of them are fine" "$STATUS/$(json j.count)" 200/100
+# lighttpd refuses URLs that decode to invalid UTF-8 itself, nginx passes
+# them on: the responder's own answer, through --request
+utf8_json() {	# utf8_json QUERY: status and whether the body is valid UTF-8 JSON
+	env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" LOCAL_STORAGE_DIR="$DATA" \
+		TILE_RUNTIME_DIR="$STATE/run-one" "$BIN" --request "GET /api/tiles/6/batch?$1" > "$STATE/one.out" 2>/dev/null
+	sed '1,/^\r$/d' "$STATE/one.out" > "$STATE/one.body"
+	printf '%s ' "$(head -1 "$STATE/one.out" | awk '{print $2}')"
+	node -e "try { JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(require('fs').readFileSync(process.argv[1]))); console.log('utf8-json') } catch (e) { console.log('bad: ' + e.message) }" "$STATE/one.body"
+}
+expect "12.6: a 101st entry of raw bytes: 400, valid UTF-8 JSON" "$(utf8_json "$q100&tiles=%FF%FE%2F1")" "400 utf8-json"
+expect "12.6: an entry of invalid UTF-8: 400, valid UTF-8 JSON" "$(utf8_json "tiles=%C3%28%80%FF%ED%A0%80")" "400 utf8-json"
+expect "12.6: an over-long entry of invalid UTF-8: 400, valid UTF-8 JSON" "$(utf8_json "tiles=$(printf '%%E2%%82%.0s' $(seq 1 40))")" "400 utf8-json"
 req GET "$BASE/6/batch?tiles=12/1/1.jpg&tiles=12/x/1.jpg"
 expect "malformed entry is a 400" "$STATUS" 400
 expect_match "  naming the malformed entry" "$(json j.detail)" "#2 '12/x/1.jpg'"
@@ -147,7 +161,8 @@ req GET "$BASE/6/cache-stats"
 req POST "$BASE/6/prefetch?z=11&x0=3&x1=2&y0=0&y1=0"
 expect "prefetch with x1 < x0 is 400" "$STATUS" 400
 req POST "$BASE/6/prefetch?z=11&x0=0&x1=100&y0=0&y1=0"
-expect "prefetch wider than the limit is 400" "$STATUS" 400
+expect "prefetch wider than PREFETCH_VIEWPORT_MAX is clipped, not refused (202)" "$STATUS" 202
+expect_match "  and queues no more than the queue holds" "$(json '[j.queued <= 256, j.queued <= j.queue].join()')" '^true,true$'
 req POST "$BASE/6/prefetch?z=20&x0=0&x1=0&y0=0&y1=0"
 expect "prefetch at a level outside the dataset is 404" "$STATUS" 404
 req POST "$BASE/2/prefetch?z=10&x0=0&x1=0&y0=0&y1=0"
@@ -159,7 +174,7 @@ req GET "$BASE/6/11/0/3.jpg"
 expect "prefetch=1 on batch queued the neighbourhood" "$(header X-Tile-Source)" memory-cache
 
 # ---- local storage only: the queue drains between requests too ---------------------
-printf 'LOCAL_STORAGE_DIR=%s\nTILE_CACHE_SHM=%s/gen-local.shm\n' "$DATA" "$STATE" > "$STATE/local.env"
+printf 'LOCAL_STORAGE_DIR=%s\nTILE_RUNTIME_DIR=%s/run-local\n' "$DATA" "$STATE" > "$STATE/local.env"
 lighttpd_from_deploy "$STATE/local.env" 1 || fail "local-only pool starts" "$(tail -3 "$STATE/error.log")"
 req POST "$BASE/6/prefetch?z=11&x0=2&x1=5&y0=1&y1=2"
 q=$(json j.queued)

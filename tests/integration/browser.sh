@@ -60,7 +60,7 @@ check "datasets.json lists both datasets" node -e "
 cat > "$STATE/app.env" <<ENV
 LOCAL_STORAGE_DIR=$DATA
 SECRET_KEY=$SECRET
-TILE_CACHE_SHM=$STATE/gen.shm
+TILE_RUNTIME_DIR=$STATE/run
 LOG_LEVEL=info
 ENV
 start_lighttpd() {	# the viewer as the document root, next to the API

@@ -181,7 +181,7 @@ shipped_env() {
 		echo "# ---- test values ----"
 		echo "LOCAL_STORAGE_DIR=$1"
 		echo 'SECRET_KEY="it-secret-key"'
-		echo "TILE_CACHE_SHM=$STATE/shm/gen.shm"
+		echo "TILE_RUNTIME_DIR=$STATE/shm/run"
 	} > "$STATE/app.env"
 	chmod 644 "$STATE/app.env"
 }

@@ -13,7 +13,7 @@ cat > "$STATE/app.env" <<ENV
 # test settings, read through ENV_FILE
 LOCAL_STORAGE_DIR=$DATA
 SECRET_KEY="it-secret-key"
-TILE_CACHE_SHM=$STATE/gen.shm
+TILE_RUNTIME_DIR=$STATE/run
 LOG_LEVEL=info
 ENV
 start_lighttpd || { fail "lighttpd starts" "$(cat "$STATE/error.log" 2>/dev/null | tail -5)"; finish; exit 1; }
@@ -112,7 +112,7 @@ bad "unknown extension" "/api/tiles/1/10/1/1.gif"
 bad "double extension" "/api/tiles/1/10/1/1.jpg.png"
 bad "dataset id with sign" "/api/tiles/-1/0/0/0.jpg"
 bad "empty segment" "/api/tiles/1//0/0.jpg"
-bad "over-long URL" "/api/tiles/1/10/1/1.jpg?x=$(head -c 6000 /dev/zero | tr '\0' a)"
+bad "over-long URL" "/api/tiles/1/10/1/1.jpg?x=$(head -c 17000 /dev/zero | tr '\0' a)"
 bad "over-long token" "/api/tiles/2/10/0/0.png?token=$(head -c 5000 /dev/zero | tr '\0' a)"
 bad "over-long header" "/api/tiles/1/10/1/1.jpg" -H "If-None-Match: \"$(head -c 9000 /dev/zero | tr '\0' a)\""
 req DELETE "$BASE/1/10/1/1.jpg"

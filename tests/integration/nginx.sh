@@ -256,6 +256,32 @@ req GET "$BASE/health"
 expect "the --bind unit's process answers through the same nginx file" "$STATUS/$(json j.status)" "200/ok"
 req GET "$BASE/2/10/0/0.png" -H "Authorization: Bearer $("$MKTOKEN" it-secret-key 7 3600)"
 expect "a private tile through the --bind process" "$STATUS" 200
+# issue 12.8: a kept connection survives a POST with a body. One process,
+# nginx keeping up to 8 connections to it: 40 POSTs with a body between 40
+# GETs must not make nginx open new connections (the responder counts the
+# connections it accepted; health reports it).
+: > "$NG/kept-error.log"
+start_nginx "$NG/kept-nginx.conf" "$NG/kept-listen.conf" || fail "keep-conn nginx restarts" "$(tail -3 "$NG/kept-error.log")"
+KPID=$PID_ KBASE="http://127.0.0.1:$PORT_/api/tiles"
+head -c 300 /dev/urandom | base64 > "$STATE/post.body"
+req GET "$KBASE/health"
+a0=$(json j.fastcgi.connections_accepted)
+bad=0
+for i in $(seq 1 40); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST --data-binary "@$STATE/post.body" \
+		"$KBASE/1/prefetch?z=10&x0=0&x1=0&y0=0&y1=0")
+	[ "$code" = 202 ] || bad=$((bad + 1))
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$KBASE/1/10/1/1.jpg")
+	[ "$code" = 200 ] || bad=$((bad + 1))
+done
+req GET "$KBASE/health"
+a1=$(json j.fastcgi.connections_accepted)
+stop_pid "$KPID"
+expect "12.8: 40 POSTs with a body and 40 GETs over kept connections: all answered 2xx" "$bad" 0
+expect "12.8: and nginx kept its connections (accepted $a0 -> $a1: at most its 8 more)" \
+	"$([ -n "$a1" ] && [ $((a1 - a0)) -le 8 ] && echo yes)" yes
+expect "12.8: no connection closed under nginx" "$(grep -c 'prematurely closed\|recv() failed' "$NG/kept-error.log")" 0
+
 kill -TERM "$BPID"
 wait "$BPID"
 expect "the --bind process exits 0 on SIGTERM" "$?" 0

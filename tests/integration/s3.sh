@@ -72,7 +72,7 @@ AWS_BUCKET_NAME=tiles
 S3_ENDPOINT_URL=$EP
 LOCAL_STORAGE_DIR=$LOCAL
 SECRET_KEY=s3-it-secret
-TILE_CACHE_SHM=$STATE/gen.shm
+TILE_RUNTIME_DIR=$STATE/run
 S3_TIMEOUT_MS=2000
 S3_CONNECT_TIMEOUT_MS=1000
 S3_FAILURE_THRESHOLD=2
@@ -237,6 +237,55 @@ expect_match "  refused before downloading it ($((t1 - t0)) ms)" "$(cat "$STATE/
 fenv always500 > "$STATE/one.env"
 one 'GET /api/tiles/1/10/1/1.jpg'
 expect "persistent 500 after retries is a 502" "$STATUS" 502
+
+# ---- issue 12.4: the circuit breaker judges the bucket, not one object -----------
+# One process behind lighttpd (the breaker is per process), S3_FAILURE_THRESHOLD=2:
+# objects that are unusable, or a wait for a transfer slot, must never take
+# the bucket offline for every dataset.
+bucket_state() { req GET "$BASE/health"; json 'j.storage.bucket.state'; }
+BIG=$STATE/bigtree
+mkdir -p "$BIG/tiles/1/10/1" "$BIG/tiles/1/10/0"
+cp -r "$DATA/metadata" "$BIG/"
+head -c $((5 * 1024 * 1024)) /dev/urandom > "$BIG/tiles/1/10/1/1.jpg"	# over TILE_MAX_BYTES
+cp "$DATA/tiles/1/10/0/0.jpg" "$BIG/tiles/1/10/0/0.jpg"
+NG2=$STATE/nginx-big
+NG2PORT=$(free_port)
+bash "$SCRIPTS/origin-nginx.sh" start "$NG2" "$NG2PORT" "$BIG" > "$STATE/nginx-big.log" 2>&1 ||
+	fail "nginx origin with an oversize object starts" "$(tail -3 "$STATE/nginx-big.log")"
+trap 'bash "$SCRIPTS/origin-nginx.sh" stop "$NG2" >/dev/null 2>&1; bash "$SCRIPTS/origin-nginx.sh" stop "$NG" >/dev/null 2>&1; stop_swift; cleanup' EXIT
+{ s3env | grep -v -e S3_ENDPOINT_URL -e LOCAL_STORAGE_DIR; echo "S3_ENDPOINT_URL=http://127.0.0.1:$NG2PORT"; } > "$STATE/app.env"
+lighttpd_from_deploy "$STATE/app.env" 1 || fail "lighttpd (breaker) starts" "$(tail -3 "$STATE/error.log")"
+for i in 1 2 3 4 5 6; do req GET "$BASE/1/10/1/1.jpg"; done
+expect "12.4: an object over TILE_MAX_BYTES asked 6 times: 502 each time" "$STATUS" 502
+expect "12.4:   and the bucket stays in service" "$(bucket_state)" ok
+req GET "$BASE/1/10/0/0.jpg"
+expect "12.4:   other tiles still come from the bucket" "$STATUS/$(header X-Tile-Source)" 200/r2
+stop_pid "$LPID"
+fenv truncated > "$STATE/app.env"	# metadata from the local tree, which lacks 10/1/1
+lighttpd_from_deploy "$STATE/app.env" 1 || fail "lighttpd (truncated) starts" "$(tail -3 "$STATE/error.log")"
+for i in 1 2 3 4 5 6; do req GET "$BASE/1/10/1/1.jpg"; done
+expect "12.4: bodies shorter than their Content-Length, 6 times: 502 each time" "$STATUS" 502
+expect_match "12.4:   and the bucket is not taken offline" "$(bucket_state)" '^(ok|failing)$'
+asked() { curl -s "http://127.0.0.1:$FPORT/__stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).paths["/truncated/tiles/1/10/1/1.jpg"]||0))'; }
+n1=$(asked)
+req GET "$BASE/1/10/1/1.jpg"
+n2=$(asked)
+expect "12.4:   the next request still asks the bucket (never skipped: $n1 -> $n2 GETs)" "$([ "$n2" -gt "$n1" ] && echo yes)" yes
+stop_pid "$LPID"
+curl -s "http://127.0.0.1:$FPORT/__reset" > /dev/null
+# one transfer slot and a slow origin: the queued transfers time out locally
+SPORT=$(free_port)
+"$FAULTD" "$SPORT" --max-seconds 60 --delay-ms 900 --quiet > "$STATE/faultd-slow.out" 2>&1 &
+track $!
+wait_http "http://127.0.0.1:$SPORT/__stats" || fail "slow faultd starts" "$(cat "$STATE/faultd-slow.out")"
+{ s3env | grep -v -e S3_ENDPOINT_URL -e AWS_BUCKET_NAME -e S3_TIMEOUT_MS
+  echo "S3_ENDPOINT_URL=http://127.0.0.1:$SPORT"; echo "AWS_BUCKET_NAME=slow"
+  echo "S3_TIMEOUT_MS=1200"; echo "S3_MAX_CONCURRENT_STREAMS=1"; echo "BATCH_TIMEOUT_MS=3000"; } > "$STATE/app.env"
+lighttpd_from_deploy "$STATE/app.env" 1 || fail "lighttpd (one slot) starts" "$(tail -3 "$STATE/error.log")"
+for i in 1 2; do req GET "$BASE/1/batch?tiles=10/0/0.jpg&tiles=10/1/0.jpg&tiles=10/2/0.jpg&tiles=10/0/1.jpg&tiles=10/1/1.jpg&cb=$i"; done
+expect_match "12.4: a batch on one transfer slot: some tiles wait too long for the slot" "$(json j.missing.length)" '^[1-9]$'
+expect "12.4:   waiting for a slot is not the bucket's failure" "$(bucket_state)" ok
+stop_pid "$LPID"
 
 cat "$STATE"/*.log "$STATE/one.err" 2>/dev/null > "$STATE/all.log"
 check "no sanitizer report" asan_clean "$STATE/all.log"

@@ -8,7 +8,7 @@ MKTOKEN=$PLAIN/tests/tools/mktoken
 MKSAMPLE=$PLAIN/tests/sample/mksample
 DATA=$STATE/data
 make_fixture "$DATA"
-export LOCAL_STORAGE_DIR=$DATA SECRET_KEY=vg-secret TILE_CACHE_SHM=$STATE/gen.shm
+export LOCAL_STORAGE_DIR=$DATA SECRET_KEY=vg-secret TILE_RUNTIME_DIR=$STATE/run
 OWNER=$("$MKTOKEN" vg-secret 7 3600)
 
 vg() {	# vg DESC EXPECTED_STATUS REQUEST [--header ...]
@@ -39,5 +39,5 @@ vg "prefetch" 202 'POST /api/tiles/1/prefetch?z=9&x0=0&x1=1&y0=0&y1=0'
 vg "health" 200 'GET /api/tiles/health'
 vg "traversal" 400 'GET /api/tiles/1/%2e%2e/0/0.jpg'
 vg "method" 405 'DELETE /api/tiles/1/0/0/0.jpg'
-vg "long URL" 414 "GET /api/tiles/1/0/0/0.jpg?q=$(head -c 5000 /dev/zero | tr '\0' a)"
+vg "long URL" 414 "GET /api/tiles/1/0/0/0.jpg?q=$(head -c 17000 /dev/zero | tr '\0' a)"
 finish

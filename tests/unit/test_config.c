@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "config.h"
+#include "request.h"
 
 /* SPEC section 5: every name the product must accept, with its default
  * as the Markdown table shows it. */
@@ -538,7 +539,7 @@ static void config_log_shows_every_effective_setting(void **state)
 	setenv("AWS_SECRET_ACCESS_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef", 1);
 	setenv("SECRET_KEY", "a-long-jwt-secret", 1);
 	setenv("S3_CA_BUNDLE", f->envfile, 1);
-	setenv("TILE_CACHE_SHM", "/dev/shm/astropixel-tiles-production-pool-a", 1);
+	setenv("TILE_RUNTIME_DIR", "/run/astropixel-tiles", 1);
 	setenv("CORS_ALLOW_ORIGIN", "https://astropixel.example.org", 1);
 	load_ok(f);
 	log = capture_log(&f->c);
@@ -632,6 +633,66 @@ static void help_lists_the_same_table(void **state)
 	free(help);
 }
 
+/* Issue 12.9: storage set-up failures name the variable. */
+static void url_without_host_names_the_variable(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const bad[] = {"https://", "http://", "https:///bucket", "https://:443",
+					  "https://user:pw@", "ftp://host", "host.example"};
+
+	setenv("LOCAL_STORAGE_DIR", f->dir, 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("S3_ENDPOINT_URL", bad[i], 1);
+		load_fails_naming(f, "S3_ENDPOINT_URL");
+		unsetenv("S3_ENDPOINT_URL");
+		setenv("R2_PUBLIC_URL", bad[i], 1);
+		load_fails_naming(f, "R2_PUBLIC_URL");
+		unsetenv("R2_PUBLIC_URL");
+	}
+	setenv("USE_S3", "true", 1);
+	setenv("R2_PUBLIC_URL", "https://pub.example", 1);
+	setenv("S3_ENDPOINT_URL", "https://acct.example", 1);
+	load_fails_naming(f, "AWS_BUCKET_NAME");	/* an endpoint needs a bucket */
+}
+
+/* Issue 12.9: credentials inside a URL are masked in logs. */
+static void credentials_in_urls_are_masked_in_the_log(void **state)
+{
+	struct fixture *f = *state;
+	char *log, out[128];
+
+	setenv("LOCAL_STORAGE_DIR", f->dir, 1);
+	setenv("S3_ENDPOINT_URL", "https://AKIDUSER:sup3rs3cret@s3.example:9000", 1);
+	setenv("R2_PUBLIC_URL", "https://reader:pa55w0rd@pub.example/tiles?x=@y", 1);
+	load_ok(f);
+	log = capture_log(&f->c);
+	if (strstr(log, "sup3rs3cret") || strstr(log, "pa55w0rd") || strstr(log, "AKIDUSER"))
+		fail_msg("a URL's credentials reached the log: %s", log);
+	assert_non_null(strstr(log, "S3_ENDPOINT_URL=https://***@s3.example:9000"));
+	assert_non_null(strstr(log, "R2_PUBLIC_URL=https://***@pub.example/tiles?x=@y"));
+	free(log);
+	config_mask_url("https://a:b@c@d.example/p", out, sizeof(out));
+	assert_string_equal(out, "https://***@d.example/p");	/* the last '@' of the authority */
+	config_mask_url("https://plain.example/a@b", out, sizeof(out));
+	assert_string_equal(out, "https://plain.example/a@b");
+}
+
+/* Issue 12.6: BATCH_MAX_TILES cannot exceed what the URI limit carries. */
+static void batch_max_tiles_is_bounded_by_the_uri_limit(void **state)
+{
+	struct fixture *f = *state;
+	char v[16];
+
+	assert_true(BATCH_TILES_CEILING * BATCH_ENTRY_URI_MAX + REQ_URI_RESERVE <= REQ_URI_MAX);
+	setenv("LOCAL_STORAGE_DIR", f->dir, 1);
+	snprintf(v, sizeof(v), "%d", BATCH_TILES_CEILING);
+	setenv("BATCH_MAX_TILES", v, 1);
+	load_ok(f);
+	snprintf(v, sizeof(v), "%d", BATCH_TILES_CEILING + 1);
+	setenv("BATCH_MAX_TILES", v, 1);
+	load_fails_naming(f, "BATCH_MAX_TILES");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -660,6 +721,9 @@ int main(void)
 		T(markdown_lists_every_spec_variable_with_its_default),
 		T(markdown_marks_secrets),
 		T(help_lists_the_same_table),
+		T(url_without_host_names_the_variable),
+		T(credentials_in_urls_are_masked_in_the_log),
+		T(batch_max_tiles_is_bounded_by_the_uri_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
