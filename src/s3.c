@@ -89,17 +89,30 @@ static enum ap_err add_line(struct s3_req *r, const char *name, const char *valu
 	return AP_OK;
 }
 
-/* {R2_PUBLIC_URL}/{key}: unsigned, with the extra lines. */
+/* Appends the caller's header lines ("Name: value") as given. */
+static enum ap_err add_extra_lines(struct s3_req *r, const char *const *extra, size_t nextra)
+{
+	for (size_t i = 0; i < nextra; i++) {
+		size_t l = strlen(extra[i]);
+		if (r->used + l + 1 > sizeof(r->storage) || r->spec.nheaders == ENGINE_HEADERS_MAX)
+			return AP_ERR_TOO_LARGE;
+		memcpy(r->storage + r->used, extra[i], l + 1);
+		r->spec.headers[r->spec.nheaders++] = r->storage + r->used;
+		r->used += l + 1;
+	}
+	return AP_OK;
+}
+
+/* {R2_PUBLIC_URL}/{key}: unsigned, the extra lines sent as given. */
 static enum ap_err prepare_public(struct s3 *s, struct s3_req *r, const char *enc_key,
 				  const char *query, const char *const *extra, size_t nextra)
 {
 	int n = snprintf(r->url, sizeof(r->url), "%s/%s%s%s", s->cfg->public_url, enc_key,
 			 query ? "?" : "", query ? query : "");
-	enum ap_err e = (n < 0 || (size_t)n >= sizeof(r->url)) ? AP_ERR_TOO_LARGE : AP_OK;
 
-	for (size_t i = 0; !e && i < nextra; i++)
-		e = add_line(r, "", extra[i]) ? AP_ERR_TOO_LARGE : AP_OK;
-	return e;
+	if (n < 0 || (size_t)n >= sizeof(r->url))
+		return AP_ERR_TOO_LARGE;
+	return add_extra_lines(r, extra, nextra);
 }
 
 /*
@@ -157,16 +170,8 @@ static enum ap_err add_signed_lines(struct s3 *s, struct s3_req *r, const char *
 {
 	enum ap_err e;
 
-	if ((e = add_line(r, "Host", s->host)))
+	if ((e = add_line(r, "Host", s->host)) || (e = add_extra_lines(r, extra, nextra)))
 		return e;
-	for (size_t i = 0; i < nextra; i++) {
-		size_t l = strlen(extra[i]);
-		if (r->used + l + 1 > sizeof(r->storage) || r->spec.nheaders == ENGINE_HEADERS_MAX)
-			return AP_ERR_TOO_LARGE;
-		memcpy(r->storage + r->used, extra[i], l + 1);
-		r->spec.headers[r->spec.nheaders++] = r->storage + r->used;
-		r->used += l + 1;
-	}
 	for (size_t i = 0; i < so->nheaders; i++)
 		if ((e = add_line(r, so->headers[i].name, so->headers[i].value)))
 			return e;

@@ -157,6 +157,30 @@ static void a_signed_request_is_path_style_with_its_lines_and_signature(void **s
 	free(r);
 }
 
+static void a_public_read_is_unsigned_and_sends_its_lines_as_given(void **state)
+{
+	const char *extra[] = {"Range: bytes=0-9"};
+	struct config c;
+	struct s3 *s;
+	struct s3_req *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	config_for(&c, "https://pub.example");
+	assert_int_equal(s3_new(&c, &s), AP_OK);
+	assert_int_equal(s3_prepare(s, r, "GET", "tiles/1/0/0/0.jpg", NULL, NULL, 0, NULL, extra, 1),
+			 AP_OK);
+	assert_string_equal(r->spec.url, "https://pub.example/tiles/1/0/0/0.jpg");
+	assert_int_equal(r->spec.nheaders, 1);
+	assert_string_equal(r->spec.headers[0], "Range: bytes=0-9");
+	assert_false(has_prefix(r, "Authorization"));
+	/* writes never go to the public URL */
+	assert_int_equal(s3_prepare(s, r, "PUT", "k", NULL, "x", 1, NULL, NULL, 0), AP_OK);
+	assert_string_equal(r->spec.url, "http://127.0.0.1:9000/tiles/k");
+	assert_true(has_prefix(r, "Authorization: "));
+	s3_free(s);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +189,7 @@ int main(void)
 		cmocka_unit_test(a_size_that_is_not_a_plain_number_is_refused),
 		cmocka_unit_test(a_page_cut_short_or_without_keys_is_refused),
 		cmocka_unit_test(a_signed_request_is_path_style_with_its_lines_and_signature),
+		cmocka_unit_test(a_public_read_is_unsigned_and_sends_its_lines_as_given),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
