@@ -1,8 +1,11 @@
 /*
  * upload.h - make the bucket equal to the local tree, in parallel.
  *
- * One run goes through three phases, each driven by the caller's engine:
+ * One run goes through these phases, the last three driven by the caller's
+ * engine (one file each behind upload_int.h):
  *
+ *   scan     (upload_add_dataset, before the run) the local files of a
+ *            dataset;
  *   list     ListObjectsV2 (paged) under each dataset's prefixes
  *            (tiles/{id}/ and metadata/datasets/{id}.json);
  *   compare  merge the sorted local and bucket key lists: a key only local
