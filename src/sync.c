@@ -318,6 +318,9 @@ static void on_event(const struct upload_event *ev, void *ud)
 		if (!ui->quiet)
 			say(ui, stderr, "astropixel-sync: %s", ev->why);
 		break;
+	case UEV_WARNING:
+		say(ui, stderr, "astropixel-sync: warning: %s", ev->why);
+		break;
 	}
 }
 
@@ -503,6 +506,11 @@ static void warn_settings(struct sync_run *r)
 		fprintf(stderr, "astropixel-sync: %ld workers, but S3_MAX_CONCURRENT_STREAMS=%ld: "
 			"only %ld requests run at once, the rest wait their turn\n", r->workers,
 			cfg->max_streams, cfg->max_streams);
+	/* even with --quiet: nothing else would tell that the uploads are unprotected */
+	if (!cfg->tls_verify)
+		say(&r->ui, stderr, "astropixel-sync: warning: S3_VERIFY_TLS=false: the TLS "
+		    "certificate of S3_ENDPOINT_URL is NOT verified: anyone on the network path "
+		    "can pose as the bucket, and read or alter what is uploaded");
 	if (r->ui.verbose)
 		say(&r->ui, stderr, "astropixel-sync: endpoint %s, bucket %s, region %s, local %s, "
 		    "workers %ld, timeout %ld ms, retries %ld, access key %s, secret %s%s",

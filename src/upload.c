@@ -159,6 +159,7 @@ void upload_free(struct upload *u)
 		upload_drop_lists(d);
 		for (size_t i = 0; i < d->nitems; i++) {
 			free(d->items[i].key);
+			free(d->items[i].src);
 			free(d->items[i].why);
 		}
 		free(d->items);

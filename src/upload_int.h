@@ -2,7 +2,8 @@
  * upload_int.h - what the parts of upload.h share (not a public contract).
  *
  * One run, one concept per file:
- *   upload_scan.c   the local tree: the files of a dataset, checked;
+ *   upload_scan.c   the local tree: files of a dataset, checked, keyed as
+ *                   the server reads them (y.jpeg goes to y.jpg);
  *   upload_list.c   the bucket: ListObjectsV2 pages under each prefix;
  *   upload_plan.c   both sorted lists merged into items (PUT, DELETE, or
  *                   failed at once); the dry run's report;
@@ -39,7 +40,8 @@ enum upload_action { A_PUT_NEW, A_PUT_CHANGED, A_DELETE, A_BAD };
 enum upload_state { I_PENDING, I_RUNNING, I_DONE, I_FAILED, I_CANCELLED };
 
 struct upload_file {		/* a local file found by the scan */
-	char *key;		/* its bucket key, and its path under local_dir */
+	char *key;		/* its bucket key */
+	char *src;		/* its path under local_dir if not the key (y.jpeg), or NULL */
 	unsigned long long size;
 	char *bad;		/* why it cannot be sent, or NULL */
 	bool meta;
@@ -53,6 +55,7 @@ struct upload_object {		/* a bucket object found by the listing */
 
 struct upload_item {		/* one thing to do */
 	char *key;
+	char *src;		/* as in upload_file; NULL for deletions */
 	unsigned long long size;
 	char *why;		/* failure reason */
 	uint8_t stage, action, state;

@@ -43,9 +43,9 @@ static void sort_lists(struct upload_dataset *d)
 		qsort(d->remote, d->nremote, sizeof(*d->remote), cmp_object);
 }
 
-/* Takes ownership of key (and why). */
-static enum ap_err add_item(struct upload_dataset *d, char *key, unsigned long long size,
-			    bool meta, enum upload_action a, char *why)
+/* Takes ownership of key, src and why. */
+static enum ap_err add_item(struct upload_dataset *d, char *key, char *src,
+			    unsigned long long size, bool meta, enum upload_action a, char *why)
 {
 	struct upload_item *it;
 
@@ -60,6 +60,7 @@ static enum ap_err add_item(struct upload_dataset *d, char *key, unsigned long l
 	it = &d->items[d->nitems++];
 	memset(it, 0, sizeof(*it));
 	it->key = key;
+	it->src = src;
 	it->size = size;
 	it->meta = meta;
 	it->action = (uint8_t)a;
@@ -72,14 +73,14 @@ static enum ap_err add_item(struct upload_dataset *d, char *key, unsigned long l
 	return AP_OK;
 }
 
-/* A local file becomes an item: its key goes with it. */
+/* A local file becomes an item: its strings go with it. */
 static enum ap_err add_file_item(struct upload_dataset *d, struct upload_file *f,
 				 unsigned long long size, enum upload_action a, char *why)
 {
-	enum ap_err e = add_item(d, f->key, size, f->meta, a, why);
+	enum ap_err e = add_item(d, f->key, f->src, size, f->meta, a, why);
 
 	if (!e)
-		f->key = NULL;
+		f->key = f->src = NULL;
 	return e;
 }
 
@@ -93,7 +94,7 @@ static bool same_bytes(struct upload *u, const struct upload_file *f,
 	size_t len = 0;
 
 	*bad = NULL;
-	if (!upload_path_of(u, f->key, path, sizeof(path)))
+	if (!upload_path_of(u, f->src ? f->src : f->key, path, sizeof(path)))
 		return false;
 	if (upload_slurp(path, f->meta ? UPLOAD_META_MAX_BYTES : UPLOAD_TILE_MAX_BYTES, &body,
 			 &len, &st, why, sizeof(why))) {
@@ -138,7 +139,7 @@ static enum ap_err plan_key(struct upload *u, struct upload_dataset *d, struct u
 		bool meta = strncmp(r->key, "metadata/", 9) == 0;
 		if (!u->o.delete_gone) {
 			u->st.untouched++;
-		} else if (!(e = add_item(d, r->key, r->size, meta, A_DELETE, NULL))) {
+		} else if (!(e = add_item(d, r->key, NULL, r->size, meta, A_DELETE, NULL))) {
 			r->key = NULL;
 		}
 	} else if (f->bad) {	/* cannot be read: report, never delete its copy */
@@ -200,6 +201,7 @@ void upload_drop_lists(struct upload_dataset *d)
 {
 	for (size_t i = 0; i < d->nlocal; i++) {
 		free(d->local[i].key);
+		free(d->local[i].src);
 		free(d->local[i].bad);
 	}
 	for (size_t i = 0; i < d->nremote; i++)

@@ -4,7 +4,9 @@
  * Only the layout of SPEC 2 is taken: tiles/{id}/{z}/{x}/{y}.{ext} with
  * every name checked against the tile grammar (tilekey.h), and
  * metadata/datasets/{id}.json checked as the server would check it.
- * Anything else is ignored and reported, never uploaded.
+ * Anything else is ignored and reported, never uploaded. A tile's key is
+ * the one the server reads (tk_object_key): a local y.jpeg goes to y.jpg,
+ * and where both exist y.jpg wins and a warning names the other.
  *
  * A file that cannot be sent (vanished, not regular, too large, invalid
  * metadata) is kept with its reason, so that it is reported as failed and
@@ -151,10 +153,10 @@ enum ap_err upload_count_object(struct upload *u, char *why, size_t whylen)
 	return AP_OK;
 }
 
-/* Adds a file under its bucket key. */
+/* Adds a file under its bucket key; src is its own path if not the key. */
 static enum ap_err add_local(struct upload *u, struct upload_dataset *d, const char *key,
-			     unsigned long long size, const char *bad, bool meta, char *why,
-			     size_t whylen)
+			     const char *src, unsigned long long size, const char *bad,
+			     bool meta, char *why, size_t whylen)
 {
 	struct upload_file *f;
 	enum ap_err e;
@@ -172,9 +174,11 @@ static enum ap_err add_local(struct upload *u, struct upload_dataset *d, const c
 	f = &d->local[d->nlocal];
 	memset(f, 0, sizeof(*f));
 	f->key = strdup(key);
+	f->src = src ? strdup(src) : NULL;
 	f->bad = bad ? strdup(bad) : NULL;
-	if (!f->key || (bad && !f->bad)) {
+	if (!f->key || (src && !f->src) || (bad && !f->bad)) {
 		free(f->key);
+		free(f->src);
 		free(f->bad);
 		goto nomem;
 	}
@@ -199,19 +203,22 @@ static bool is_dot(const char *name)
 	return !strcmp(name, ".") || !strcmp(name, "..");
 }
 
-/* Adds one candidate tile file tiles/{id}/{rel}; rel = "z/x/y.ext" passed the grammar. */
+/* Adds the tile file tiles/{id}/{rel}; rel = "z/x/y.ext" parsed into k. */
 static enum ap_err scan_tile(struct upload *u, struct upload_dataset *d, const char *rel,
-			     char *why, size_t whylen)
+			     struct tilekey *k, char *why, size_t whylen)
 {
-	char key[UPLOAD_PATH_MAX], path[UPLOAD_PATH_MAX], bad[UPLOAD_WHY_MAX];
+	char src[UPLOAD_PATH_MAX], key[UPLOAD_ID_KEY_MAX], path[UPLOAD_PATH_MAX];
+	char bad[UPLOAD_WHY_MAX];
 	struct stat st;
 	const char *b = NULL;
-	int n = snprintf(key, sizeof(key), "tiles/%u/%s", d->id, rel);
+	int n = snprintf(src, sizeof(src), "tiles/%u/%s", d->id, rel);
 
-	if (n < 0 || (size_t)n >= sizeof(key) || !upload_path_of(u, key, path, sizeof(path))) {
+	if (n < 0 || (size_t)n >= sizeof(src) || !upload_path_of(u, src, path, sizeof(path))) {
 		snprintf(why, whylen, "LOCAL_STORAGE_DIR: path too long");
 		return AP_ERR_CONFIG;
 	}
+	k->dataset = d->id;
+	tk_object_key(k, key, sizeof(key));	/* the key the server reads */
 	memset(&st, 0, sizeof(st));
 	if (stat(path, &st) != 0) {
 		snprintf(bad, sizeof(bad), errno == ENOENT ?
@@ -226,7 +233,8 @@ static enum ap_err scan_tile(struct upload *u, struct upload_dataset *d, const c
 			 UPLOAD_TILE_MAX_BYTES);
 		b = bad;
 	}
-	return add_local(u, d, key, b ? 0 : (unsigned long long)st.st_size, b, false, why, whylen);
+	return add_local(u, d, key, strcmp(src, key) ? src : NULL,
+			 b ? 0 : (unsigned long long)st.st_size, b, false, why, whylen);
 }
 
 /* The entries of tiles/{id}/{z}/{x}/: "y.ext" files. */
@@ -249,7 +257,7 @@ static enum ap_err scan_column(struct upload *u, struct upload_dataset *d, const
 			ignore(ig, rel);
 			continue;
 		}
-		e = scan_tile(u, d, rel, why, whylen);
+		e = scan_tile(u, d, rel, &k, why, whylen);
 	}
 	return e;
 }
@@ -348,7 +356,48 @@ static enum ap_err scan_meta(struct upload *u, struct upload_dataset *d, bool *f
 		e = AP_ERR_BAD_REQUEST;
 	}
 	free(body);
-	return add_local(u, d, key, e ? 0 : len, e ? bad : NULL, true, why, whylen);
+	return add_local(u, d, key, NULL, e ? 0 : len, e ? bad : NULL, true, why, whylen);
+}
+
+/* By key; of two files with one key, the one named as the key comes first. */
+static int cmp_local(const void *a, const void *b)
+{
+	const struct upload_file *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->src != NULL) - (y->src != NULL);
+}
+
+/*
+ * Sorts the files by key and keeps one per key: y.jpg and y.jpeg both have
+ * the key y.jpg, which y.jpg keeps; the other is dropped with a warning.
+ */
+static void one_per_key(struct upload *u, struct upload_dataset *d)
+{
+	char warning[UPLOAD_WHY_MAX + 2 * UPLOAD_PATH_MAX];
+	size_t o = 0;
+
+	if (d->nlocal)
+		qsort(d->local, d->nlocal, sizeof(*d->local), cmp_local);
+	for (size_t i = 0; i < d->nlocal; i++) {
+		struct upload_file *f = &d->local[i];
+		if (o && !strcmp(d->local[o - 1].key, f->key)) {
+			const struct upload_file *kept = &d->local[o - 1];
+			snprintf(warning, sizeof(warning), "%s ignored: %s is there too, and the "
+				 "server reads only the object %s (remove one of the two)",
+				 f->src ? f->src : f->key, kept->src ? kept->src : kept->key,
+				 f->key);
+			upload_emit(u, UEV_WARNING, NULL, 0, warning);
+			free(f->key);
+			free(f->src);
+			free(f->bad);
+			u->st.local_objects--;
+			u->nobjects--;
+			continue;
+		}
+		d->local[o++] = *f;
+	}
+	d->nlocal = o;
 }
 
 /* Reports what the scan of dataset id found beside its files. */
@@ -405,6 +454,7 @@ enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why, size_t 
 			 "under LOCAL_STORAGE_DIR", id, id, id);
 		return AP_ERR_NOT_FOUND;
 	}
+	one_per_key(u, d);
 	scan_notes(u, id, &ig, has_meta);
 	return AP_OK;
 }

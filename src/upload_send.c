@@ -49,6 +49,13 @@ struct upload_slot {
 	bool busy;
 };
 
+/* The item's own local file: its source name, else its key. */
+static bool item_path(const struct upload *u, const struct upload_item *it, char *out,
+		      size_t cap)
+{
+	return upload_path_of(u, it->src ? it->src : it->key, out, cap);
+}
+
 static void item_done(struct upload *u, struct upload_dataset *d, struct upload_item *it,
 		      bool ok, const char *why)
 {
@@ -129,7 +136,7 @@ static bool file_unchanged(const struct upload_slot *s, char *reason, size_t cap
 	char path[UPLOAD_PATH_MAX];
 	struct stat st;
 
-	if (!upload_path_of(s->u, s->it->key, path, sizeof(path)) || stat(path, &st) != 0) {
+	if (!item_path(s->u, s->it, path, sizeof(path)) || stat(path, &st) != 0) {
 		snprintf(reason, cap, "vanished during upload");
 		return false;
 	}
@@ -208,7 +215,7 @@ static bool read_body(struct upload *u, struct upload_slot *s, char sha[SIGV4_HA
 	char path[UPLOAD_PATH_MAX], bad[UPLOAD_WHY_MAX];
 	struct dataset ds;
 
-	if (!upload_path_of(u, s->it->key, path, sizeof(path))) {
+	if (!item_path(u, s->it, path, sizeof(path))) {
 		snprintf(why, whylen, "path too long");
 		return false;
 	}
