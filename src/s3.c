@@ -5,6 +5,7 @@
  * s3api alike and needs no wildcard DNS. The Host header is sent explicitly
  * so the signed value is exactly the one on the wire.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 #include <openssl/crypto.h>
 #include "s3.h"
 #include "config.h"
+#include "decimal.h"
 #include "sigv4.h"
+#include "xml.h"
 
 struct s3 {
 	const struct config *cfg;
@@ -86,48 +89,49 @@ static enum ap_err add_line(struct s3_req *r, const char *name, const char *valu
 	return AP_OK;
 }
 
-enum ap_err s3_prepare(struct s3 *s, struct s3_req *r, const char *method, const char *key,
-		       const char *query, const void *body, size_t body_len,
-		       const char *payload_sha256, const char *const *extra, size_t nextra)
+/* Appends the caller's header lines ("Name: value") as given. */
+static enum ap_err add_extra_lines(struct s3_req *r, const char *const *extra, size_t nextra)
+{
+	for (size_t i = 0; i < nextra; i++) {
+		size_t l = strlen(extra[i]);
+		if (r->used + l + 1 > sizeof(r->storage) || r->spec.nheaders == ENGINE_HEADERS_MAX)
+			return AP_ERR_TOO_LARGE;
+		memcpy(r->storage + r->used, extra[i], l + 1);
+		r->spec.headers[r->spec.nheaders++] = r->storage + r->used;
+		r->used += l + 1;
+	}
+	return AP_OK;
+}
+
+/* {R2_PUBLIC_URL}/{key}: unsigned, the extra lines sent as given. */
+static enum ap_err prepare_public(struct s3 *s, struct s3_req *r, const char *enc_key,
+				  const char *query, const char *const *extra, size_t nextra)
+{
+	int n = snprintf(r->url, sizeof(r->url), "%s/%s%s%s", s->cfg->public_url, enc_key,
+			 query ? "?" : "", query ? query : "");
+
+	if (n < 0 || (size_t)n >= sizeof(r->url))
+		return AP_ERR_TOO_LARGE;
+	return add_extra_lines(r, extra, nextra);
+}
+
+/*
+ * The SigV4 headers of a request to {bucket}/{key}: host and the extra
+ * lines ("Name: value") are signed with it; so holds what to add.
+ */
+static enum ap_err sign_request(struct s3 *s, const char *method, const char *key,
+				const char *query, const void *body, size_t body_len,
+				const char *payload_sha256, const char *const *extra, size_t nextra,
+				struct sigv4_out *so)
 {
 	struct sigv4_header hdrs[ENGINE_HEADERS_MAX];
 	char names[ENGINE_HEADERS_MAX][SIGV4_MAX_NAME];
 	struct sigv4_request sr;
-	struct sigv4_out so;
-	struct buf path, enc;
+	struct buf path;
 	size_t nh = 0;
 	enum ap_err e;
-	int n;
-	bool read = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 
-	memset(&r->spec, 0, sizeof(r->spec));
-	r->used = 0;
-	if (strlen(key) > S3_KEY_MAX || nextra + 5 > ENGINE_HEADERS_MAX)
-		return AP_ERR_TOO_LARGE;
-	buf_init(&enc, ENGINE_URL_MAX);
 	buf_init(&path, ENGINE_URL_MAX);
-	e = sigv4_uri_encode(key, strlen(key), 1, &enc);
-	if (e)
-		goto fail;
-
-	if (s->public_reads && read) {
-		n = snprintf(r->url, sizeof(r->url), "%s/%s%s%s", s->cfg->public_url, enc.data,
-			     query ? "?" : "", query ? query : "");
-		e = (n < 0 || (size_t)n >= sizeof(r->url)) ? AP_ERR_TOO_LARGE : AP_OK;
-		for (size_t i = 0; !e && i < nextra; i++)
-			e = add_line(r, "", extra[i]) ? AP_ERR_TOO_LARGE : AP_OK;
-		goto done;
-	}
-	if (!s->base[0] || !s->creds.access_key || !s->creds.secret_key) {
-		e = AP_ERR_CONFIG;	/* writes need the S3 API */
-		goto fail;
-	}
-	n = snprintf(r->url, sizeof(r->url), "%s/%s%s%s", s->base, enc.data, query ? "?" : "",
-		     query ? query : "");
-	if (n < 0 || (size_t)n >= sizeof(r->url)) {
-		e = AP_ERR_TOO_LARGE;
-		goto fail;
-	}
 	if ((e = buf_printf(&path, "/%s/%s", s->cfg->bucket, key)))
 		goto fail;
 	hdrs[nh].name = "host";
@@ -154,111 +158,79 @@ enum ap_err s3_prepare(struct s3 *s, struct s3_req *r, const char *method, const
 	sr.body = body;
 	sr.body_len = body_len;
 	sr.payload_hash = payload_sha256 ? payload_sha256 : body ? NULL : SIGV4_UNSIGNED_PAYLOAD;
-	e = sigv4_sign_headers(&s->creds, &sr, time(NULL), SIGV4_S3, &so, NULL);
-	if (e)
+	e = sigv4_sign_headers(&s->creds, &sr, time(NULL), SIGV4_S3, so, NULL);
+fail:
+	buf_free(&path);
+	return e;
+}
+
+/* Host, the extra lines as given, then the signer's headers. */
+static enum ap_err add_signed_lines(struct s3 *s, struct s3_req *r, const char *const *extra,
+				    size_t nextra, const struct sigv4_out *so)
+{
+	enum ap_err e;
+
+	if ((e = add_line(r, "Host", s->host)) || (e = add_extra_lines(r, extra, nextra)))
+		return e;
+	for (size_t i = 0; i < so->nheaders; i++)
+		if ((e = add_line(r, so->headers[i].name, so->headers[i].value)))
+			return e;
+	return AP_OK;
+}
+
+enum ap_err s3_prepare(struct s3 *s, struct s3_req *r, const char *method, const char *key,
+		       const char *query, const void *body, size_t body_len,
+		       const char *payload_sha256, const char *const *extra, size_t nextra)
+{
+	struct sigv4_out so;
+	struct buf enc;
+	enum ap_err e;
+	int n;
+	bool read = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+
+	memset(&r->spec, 0, sizeof(r->spec));
+	memset(&so, 0, sizeof(so));
+	r->used = 0;
+	if (strlen(key) > S3_KEY_MAX || nextra + 5 > ENGINE_HEADERS_MAX)
+		return AP_ERR_TOO_LARGE;
+	buf_init(&enc, ENGINE_URL_MAX);
+	if ((e = sigv4_uri_encode(key, strlen(key), 1, &enc)))
 		goto fail;
-	if ((e = add_line(r, "Host", s->host)))
-		goto fail;
-	for (size_t i = 0; i < nextra; i++) {
-		if (r->used + strlen(extra[i]) + 1 > sizeof(r->storage) ||
-		    r->spec.nheaders == ENGINE_HEADERS_MAX) {
-			e = AP_ERR_TOO_LARGE;
+	if (s->public_reads && read) {
+		if ((e = prepare_public(s, r, enc.data, query, extra, nextra)))
 			goto fail;
-		}
-		memcpy(r->storage + r->used, extra[i], strlen(extra[i]) + 1);
-		r->spec.headers[r->spec.nheaders++] = r->storage + r->used;
-		r->used += strlen(extra[i]) + 1;
+		goto done;
 	}
-	for (size_t i = 0; i < so.nheaders; i++)
-		if ((e = add_line(r, so.headers[i].name, so.headers[i].value)))
-			goto fail;
-done:
-	if (e)
+	if (!s->base[0] || !s->creds.access_key || !s->creds.secret_key) {
+		e = AP_ERR_CONFIG;	/* writes need the S3 API */
 		goto fail;
+	}
+	n = snprintf(r->url, sizeof(r->url), "%s/%s%s%s", s->base, enc.data, query ? "?" : "",
+		     query ? query : "");
+	if (n < 0 || (size_t)n >= sizeof(r->url)) {
+		e = AP_ERR_TOO_LARGE;
+		goto fail;
+	}
+	if ((e = sign_request(s, method, key, query, body, body_len, payload_sha256, extra,
+			      nextra, &so)))
+		goto fail;
+	if ((e = add_signed_lines(s, r, extra, nextra, &so)))
+		goto fail;
+done:
 	r->spec.method = method;
 	r->spec.url = r->url;
 	r->spec.body = body;
 	r->spec.body_len = body_len;
 	buf_free(&enc);
-	buf_free(&path);
 	OPENSSL_cleanse(&so, sizeof(so));
 	return AP_OK;
 fail:
 	buf_free(&enc);
-	buf_free(&path);
+	OPENSSL_cleanse(&so, sizeof(so));
 	return e;
 }
 
 /* ---- ListObjectsV2 ---------------------------------------------------------- */
-
-/* The text between <tag> and </tag> in [p, end), or NULL. */
-static const char *xml_elem(const char *p, const char *end, const char *tag, size_t *len,
-			    const char **after)
-{
-	char open[48], close[48];
-	const char *a, *b;
-	size_t ol, cl;
-
-	ol = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
-	cl = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
-	a = memmem(p, (size_t)(end - p), open, ol);
-	if (!a)
-		return NULL;
-	a += ol;
-	b = memmem(a, (size_t)(end - a), close, cl);
-	if (!b)
-		return NULL;
-	*len = (size_t)(b - a);
-	if (after)
-		*after = b + cl;
-	return a;
-}
-
-/* Copies XML text, decoding the five predefined entities and &#N;/&#xN;
- * (ASCII only); false if it does not fit. */
-static bool xml_text(const char *s, size_t n, char *out, size_t cap)
-{
-	static const struct { const char *ent; char c; } ents[] = {
-		{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''},
-	};
-	size_t o = 0;
-
-	for (size_t i = 0; i < n;) {
-		char c = s[i];
-		size_t adv = 1;
-		if (c == '&') {
-			bool found = false;
-			for (size_t k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
-				size_t l = strlen(ents[k].ent);
-				if (i + l <= n && memcmp(s + i, ents[k].ent, l) == 0) {
-					c = ents[k].c;
-					adv = l;
-					found = true;
-					break;
-				}
-			}
-			if (!found && i + 3 < n && s[i + 1] == '#') {
-				const char *semi = memchr(s + i, ';', n - i);
-				unsigned long v;
-				char *endp;
-				if (!semi)
-					return false;
-				v = s[i + 2] == 'x' ? strtoul(s + i + 3, &endp, 16) :
-						      strtoul(s + i + 2, &endp, 10);
-				if (endp != semi || v == 0 || v > 127)
-					return false;
-				c = (char)v;
-				adv = (size_t)(semi - (s + i)) + 1;
-			}
-		}
-		if (o + 1 >= cap)
-			return false;
-		out[o++] = c;
-		i += adv;
-	}
-	out[o] = '\0';
-	return true;
-}
 
 enum ap_err s3_parse_list(const char *xml, size_t len,
 			  void (*fn)(const struct s3_object *o, void *ud), void *ud,
@@ -266,7 +238,7 @@ enum ap_err s3_parse_list(const char *xml, size_t len,
 {
 	const char *end = xml + len, *p = xml, *c, *after;
 	struct s3_object obj;
-	char num[32], tmp[sizeof(obj.etag)];
+	char tmp[sizeof(obj.etag)];
 	size_t n;
 	const char *v;
 
@@ -295,10 +267,11 @@ enum ap_err s3_parse_list(const char *xml, size_t len,
 					*q = (char)(*q + 32);
 		}
 		v = xml_elem(c, ce, "Size", &n, NULL);
-		if (v && n < sizeof(num)) {
-			memcpy(num, v, n);
-			num[n] = '\0';
-			obj.size = strtoull(num, NULL, 10);
+		if (v) {
+			uint64_t size;
+			if (dec_parse_u64(v, n, UINT64_MAX, DEC_LEADING_ZEROS, &size))
+				return AP_ERR_STORAGE;	/* a size we cannot read cannot be compared */
+			obj.size = size;
 		}
 		fn(&obj, ud);
 		p = after;

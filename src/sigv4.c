@@ -1,69 +1,44 @@
 /*
- * sigv4.c - AWS Signature Version 4; see sigv4.h for the rules.
+ * sigv4.c - the AWS Signature Version 4 core; see sigv4.h for the rules and
+ * sigv4_core.h for the steps.
  *
- * Both modes share one core: check every input against its bound, collect
- * the headers to sign (the caller's plus the signer's own), build the
- * canonical request into one bounded buffer, hash it into the string to
- * sign, and HMAC that with the key derived from the secret. The modes differ
- * only in which X-Amz-* values go into headers and which into the query.
+ * One core: check every input against its bound, collect the headers to
+ * sign (the caller's plus the signer's own), build the canonical request
+ * into one bounded buffer, hash it into the string to sign, and HMAC that
+ * with the key derived from the secret. The server signs headers with it;
+ * the test runner's presigned URLs and generic path rules are built on the
+ * same steps outside the server binary (tests/sigv4/sigv4_modes.c).
  *
  * Invariants: nothing here allocates before the sizes involved were
  * checked; the only copies of the secret and of the derived keys are the
  * stack arrays of sign_string(), wiped before it returns on every path.
  */
 #include <string.h>
-#include <strings.h>
 #include <stdio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include "hex.h"
 #include "sigv4.h"
+#include "sigv4_core.h"
 
 #define ALGORITHM	"AWS4-HMAC-SHA256"
 #define TERMINATOR	"aws4_request"
 #define SHA256_LEN	32
-#define DATE_LEN	8	/* "20150830" */
 #define MAX_METHOD	32
-/* caller headers plus x-amz-content-sha256, x-amz-date, x-amz-security-token */
-#define MAX_SIGNED	(SIGV4_MAX_HEADERS + 3)
-/* caller parameters plus the six X-Amz-* ones of a presigned URL */
-#define MAX_PARAMS	(SIGV4_MAX_QUERY_PARAMS + 6)
-/* encoded parameters: 3 bytes per byte of the query and of the X-Amz-* values */
+/* caller parameters plus those a mode adds */
+#define MAX_PARAMS	(SIGV4_MAX_QUERY_PARAMS + SIGV4_MAX_EXTRA_PARAMS)
+/* encoded parameters: 3 bytes per byte of the query and of the added values
+ * (a presigned URL's token, signed headers and credential) */
 #define MAX_QUERY_STORE	\
 	(3 * (SIGV4_MAX_QUERY + 3 * SIGV4_MAX_TOKEN + SIGV4_MAX_SIGNED_HEADERS + 512))
 
+/* percent-encoding is upper-case hex (RFC 3986), unlike hex_encode() */
 static const char hex_upper[] = "0123456789ABCDEF";
-static const char hex_lower[] = "0123456789abcdef";
-
-/* The parameters a presigned URL owns; a caller's query may not hold them. */
-static const char *const presign_params[] = {
-	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-	"X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature",
-};
-
-struct hdr {
-	const char *name;
-	size_t nlen;
-	const char *value;	/* NUL-terminated, not yet trimmed */
-};
 
 struct param {
 	size_t name, nlen;	/* offsets into the store: encoded forms */
 	size_t value, vlen;
-};
-
-/* Everything one signing call computes before the canonical request. */
-struct ctx {
-	const struct sigv4_creds *c;
-	const struct sigv4_request *r;
-	int flags;
-	char date[DATE_LEN + 1];
-	char amz_date[SIGV4_AMZ_DATE_LEN + 1];
-	char payload[SIGV4_HASH_HEX + 1];
-	int payload_header;	/* the caller sent x-amz-content-sha256 */
-	struct hdr h[MAX_SIGNED];
-	size_t nh;
-	char signed_headers[SIGV4_MAX_SIGNED_HEADERS + 1];
 };
 
 static int is_unreserved(unsigned char ch)
@@ -100,15 +75,6 @@ static int hex_value(unsigned char ch)
 	return -1;
 }
 
-static void to_hex(const unsigned char *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex_lower[p[i] >> 4];
-		out[2 * i + 1] = hex_lower[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* Case-insensitive equality of a counted name with a lower-case literal. */
 static int name_is(const char *name, size_t nlen, const char *lit)
 {
@@ -121,7 +87,7 @@ static int name_is(const char *name, size_t nlen, const char *lit)
 }
 
 /* Byte order of lower-cased names, as the canonical headers are sorted. */
-static int name_cmp(const struct hdr *a, const struct hdr *b)
+static int name_cmp(const struct sigv4_hdr *a, const struct sigv4_hdr *b)
 {
 	size_t n = a->nlen < b->nlen ? a->nlen : b->nlen;
 
@@ -181,7 +147,7 @@ enum ap_err sigv4_sha256_hex(const void *p, size_t n, char out[SIGV4_HASH_HEX + 
 		return AP_ERR_INTERNAL;
 	if (!EVP_Digest(p ? p : "", n, md, &len, EVP_sha256(), NULL) || len != SHA256_LEN)
 		return AP_ERR_INTERNAL;
-	to_hex(md, SHA256_LEN, out);
+	hex_encode(md, SHA256_LEN, out);
 	return AP_OK;
 }
 
@@ -245,77 +211,14 @@ enum ap_err sigv4_uri_decode(const char *s, size_t len, struct buf *out)
 	return AP_OK;
 }
 
-/*
- * RFC 3986 remove_dot_segments, plus empty segments dropped ("//" -> "/"),
- * as the generic SigV4 rules ask. A trailing "/", "." or ".." keeps the
- * result a directory ("/a/b/.." -> "/a/").
- */
-static enum ap_err normalize_path(const char *path, size_t len, struct buf *out)
-{
-	size_t seg_end[SIGV4_MAX_PATH / 2 + 1];	/* out->len after each segment */
-	size_t depth = 0, i = 0, base = out->len;
-	int dir = 0;
-	enum ap_err e;
-
-	while (i < len) {
-		size_t j = i;
-
-		while (j < len && path[j] != '/')
-			j++;
-		dir = j < len;	/* a '/' follows this segment */
-		if (j == i || (j - i == 1 && path[i] == '.')) {
-			dir = 1;
-		} else if (j - i == 2 && path[i] == '.' && path[i + 1] == '.') {
-			if (depth)
-				depth--;
-			out->len = depth ? seg_end[depth - 1] : base;
-			dir = 1;
-		} else {
-			e = buf_add(out, "/", 1);
-			if (!e)
-				e = buf_add(out, path + i, j - i);
-			if (e)
-				return e;
-			seg_end[depth++] = out->len;
-		}
-		i = j + 1;
-	}
-	if (depth == 0 || dir)
-		return buf_add(out, "/", 1);
-	out->data[out->len] = '\0';
-	return AP_OK;
-}
-
-static enum ap_err canonical_path(const struct ctx *x, struct buf *cr)
+/* The S3 rule, the key path encoded once; or the path a mode computed. */
+static enum ap_err canonical_path(const struct sigv4_ctx *x, struct buf *cr)
 {
 	const char *path = x->r->path && x->r->path[0] ? x->r->path : "/";
-	size_t len = strlen(path);
-	struct buf norm, wire;
-	enum ap_err e;
 
-	buf_init(&norm, SIGV4_MAX_PATH + 1);
-	buf_init(&wire, 3 * (SIGV4_MAX_PATH + 1));
-	if (x->flags & SIGV4_NORMALIZE_PATH) {
-		e = normalize_path(path, len, &norm);
-		if (e)
-			goto fail;
-		path = norm.data;
-		len = norm.len;
-	}
-	if (x->flags & SIGV4_PATH_ENCODED)
-		e = buf_add(&wire, path, len);
-	else
-		e = sigv4_uri_encode(path, len, 1, &wire);
-	if (e)
-		goto fail;
-	if (x->flags & SIGV4_DOUBLE_ENCODE)
-		e = sigv4_uri_encode(wire.data, wire.len, 1, cr);
-	else
-		e = buf_add(cr, wire.data, wire.len);
-fail:
-	buf_free(&norm);
-	buf_free(&wire);
-	return e;
+	if (x->canonical_path)
+		return buf_adds(cr, x->canonical_path);
+	return sigv4_uri_encode(path, strlen(path), 1, cr);
 }
 
 /* Decodes then encodes one name or value of the caller's query. */
@@ -334,16 +237,27 @@ static enum ap_err add_param_part(const char *s, size_t n, struct buf *tmp,
 	return e;
 }
 
-static int is_presign_param(const char *s, size_t n, struct buf *tmp)
+/* Insertion sort by encoded name, then value: at most MAX_PARAMS entries. */
+static void sort_params(struct param *p, size_t np, const struct buf *store)
 {
-	buf_reset(tmp);
-	if (sigv4_uri_decode(s, n, tmp))
-		return 0;	/* reported by the caller's own decoding */
-	for (size_t i = 0; i < sizeof(presign_params) / sizeof(presign_params[0]); i++)
-		if (strlen(presign_params[i]) == tmp->len &&
-		    strncasecmp(presign_params[i], tmp->data, tmp->len) == 0)
-			return 1;
-	return 0;
+	for (size_t i = 1; i < np; i++) {
+		struct param t = p[i];
+		size_t j;
+
+		for (j = i; j > 0; j--) {
+			const struct param *a = &p[j - 1];
+			int d = bytes_cmp(store->data + a->name, a->nlen,
+					  store->data + t.name, t.nlen);
+
+			if (!d)
+				d = bytes_cmp(store->data + a->value, a->vlen,
+					      store->data + t.value, t.vlen);
+			if (d <= 0)
+				break;
+			p[j] = p[j - 1];
+		}
+		p[j] = t;
+	}
 }
 
 /*
@@ -351,15 +265,17 @@ static int is_presign_param(const char *s, size_t n, struct buf *tmp)
  * encoded the one canonical way) plus `extra` (raw name/value pairs), sorted
  * by encoded name, then encoded value.
  */
-static enum ap_err canonical_query(const struct ctx *x, const char *const (*extra)[2],
+static enum ap_err canonical_query(const struct sigv4_ctx *x, const struct sigv4_header *extra,
 				   size_t nextra, struct buf *cr)
 {
 	struct param p[MAX_PARAMS];
-	size_t np = 0, i, j;
+	size_t np = 0, i;
 	const char *q = x->r->query ? x->r->query : "";
 	struct buf store, tmp;
 	enum ap_err e = AP_OK;
 
+	if (nextra > SIGV4_MAX_EXTRA_PARAMS)
+		return AP_ERR_TOO_LARGE;
 	buf_init(&store, MAX_QUERY_STORE);
 	buf_init(&tmp, SIGV4_MAX_QUERY + SIGV4_MAX_TOKEN);
 	while (*q) {
@@ -372,11 +288,6 @@ static enum ap_err canonical_query(const struct ctx *x, const char *const (*extr
 				goto fail;
 			}
 			eq = memchr(q, '=', seg);
-			/* extra parameters are those of a presigned URL */
-			if (nextra && is_presign_param(q, eq ? (size_t)(eq - q) : seg, &tmp)) {
-				e = AP_ERR_BAD_REQUEST;
-				goto fail;
-			}
 			e = add_param_part(q, eq ? (size_t)(eq - q) : seg, &tmp, &store,
 					   &p[np].name, &p[np].nlen);
 			p[np].value = store.len;	/* "name" alone: empty value */
@@ -392,34 +303,17 @@ static enum ap_err canonical_query(const struct ctx *x, const char *const (*extr
 	}
 	for (i = 0; i < nextra; i++) {
 		p[np].name = store.len;
-		e = sigv4_uri_encode(extra[i][0], strlen(extra[i][0]), 0, &store);
+		e = sigv4_uri_encode(extra[i].name, strlen(extra[i].name), 0, &store);
 		p[np].nlen = store.len - p[np].name;
 		p[np].value = store.len;
 		if (!e)
-			e = sigv4_uri_encode(extra[i][1], strlen(extra[i][1]), 0, &store);
+			e = sigv4_uri_encode(extra[i].value, strlen(extra[i].value), 0, &store);
 		p[np].vlen = store.len - p[np].value;
 		if (e)
 			goto fail;
 		np++;
 	}
-	/* insertion sort: at most MAX_PARAMS entries */
-	for (i = 1; i < np; i++) {
-		struct param t = p[i];
-
-		for (j = i; j > 0; j--) {
-			const struct param *a = &p[j - 1];
-			int d = bytes_cmp(store.data + a->name, a->nlen,
-					  store.data + t.name, t.nlen);
-
-			if (!d)
-				d = bytes_cmp(store.data + a->value, a->vlen,
-					      store.data + t.value, t.vlen);
-			if (d <= 0)
-				break;
-			p[j] = p[j - 1];
-		}
-		p[j] = t;
-	}
+	sort_params(p, np, &store);
 	for (i = 0; i < np && !e; i++) {
 		if (i)
 			e = buf_add(cr, "&", 1);
@@ -509,25 +403,11 @@ static int valid_value(const char *v, size_t max)
 	return 1;
 }
 
-/*
- * Checks the request against its bounds, formats the dates, collects the
- * caller's headers and settles the payload hash.
- */
-static enum ap_err prepare(struct ctx *x, const struct sigv4_creds *c,
-			   const struct sigv4_request *r, time_t now, int flags, int presign)
+/* The request line and body against their bounds (headers: collect_headers). */
+static enum ap_err check_request(const struct sigv4_request *r)
 {
-	struct tm tm;
-	int host = 0;
 	size_t i, n;
-	enum ap_err e;
 
-	memset(x, 0, sizeof(*x));
-	x->c = c;
-	x->r = r;
-	x->flags = flags;
-	e = check_creds(c);
-	if (e)
-		return e;
 	if (!r || !r->method || !r->method[0] || (!r->body && r->body_len))
 		return AP_ERR_BAD_REQUEST;
 	n = strnlen(r->method, MAX_METHOD + 1);
@@ -540,8 +420,6 @@ static enum ap_err prepare(struct ctx *x, const struct sigv4_creds *c,
 		return AP_ERR_TOO_LARGE;
 	if (r->path && r->path[0] && r->path[0] != '/')
 		return AP_ERR_BAD_REQUEST;	/* what is signed must be what is sent */
-	if ((flags & SIGV4_PATH_ENCODED) && r->path && !valid_value(r->path, SIGV4_MAX_PATH))
-		return AP_ERR_BAD_REQUEST;
 	if (r->query) {
 		if (strnlen(r->query, SIGV4_MAX_QUERY + 1) > SIGV4_MAX_QUERY)
 			return AP_ERR_TOO_LARGE;
@@ -559,14 +437,36 @@ static enum ap_err prepare(struct ctx *x, const struct sigv4_creds *c,
 		return AP_ERR_TOO_LARGE;
 	if (r->nheaders && !r->headers)
 		return AP_ERR_BAD_REQUEST;
+	return AP_OK;
+}
 
-	if (!gmtime_r(&now, &tm) ||
-	    strftime(x->amz_date, sizeof(x->amz_date), "%Y%m%dT%H%M%SZ", &tm) != SIGV4_AMZ_DATE_LEN)
+/* A caller's x-amz-content-sha256: one, well-formed, equal to payload_hash if given. */
+static enum ap_err take_payload_header(struct sigv4_ctx *x, const char *value)
+{
+	const char *v;
+	size_t vlen;
+
+	trim(value, &v, &vlen);
+	if (x->payload_header || !valid_payload_hash(v, vlen))
 		return AP_ERR_BAD_REQUEST;
-	memcpy(x->date, x->amz_date, DATE_LEN);
-	x->date[DATE_LEN] = '\0';
+	if (x->r->payload_hash && (strlen(x->r->payload_hash) != vlen ||
+				   memcmp(x->r->payload_hash, v, vlen) != 0))
+		return AP_ERR_BAD_REQUEST;
+	memcpy(x->payload, v, vlen);
+	x->payload[vlen] = '\0';
+	x->payload_header = 1;
+	return AP_OK;
+}
 
-	for (i = 0; i < r->nheaders; i++) {
+/* The caller's headers into x->h: tokens for names, no control characters
+ * in values, none of the signer's own names, and a host. */
+static enum ap_err collect_headers(struct sigv4_ctx *x)
+{
+	const struct sigv4_request *r = x->r;
+	int host = 0;
+	enum ap_err e;
+
+	for (size_t i = 0; i < r->nheaders; i++) {
 		const struct sigv4_header *h = &r->headers[i];
 		size_t nlen;
 
@@ -575,7 +475,7 @@ static enum ap_err prepare(struct ctx *x, const struct sigv4_creds *c,
 		nlen = strnlen(h->name, SIGV4_MAX_NAME + 1);
 		if (nlen == 0 || nlen > SIGV4_MAX_NAME)
 			return AP_ERR_BAD_REQUEST;
-		for (n = 0; n < nlen; n++)
+		for (size_t n = 0; n < nlen; n++)
 			if (!is_tchar((unsigned char)h->name[n]))
 				return AP_ERR_BAD_REQUEST;
 		if (!valid_value(h->value, SIGV4_MAX_VALUE))
@@ -587,27 +487,22 @@ static enum ap_err prepare(struct ctx *x, const struct sigv4_creds *c,
 			return AP_ERR_BAD_REQUEST;
 		if (name_is(h->name, nlen, "host"))
 			host = 1;
-		if (name_is(h->name, nlen, "x-amz-content-sha256")) {
-			const char *v;
-			size_t vlen;
-
-			trim(h->value, &v, &vlen);
-			if (x->payload_header || !valid_payload_hash(v, vlen))
-				return AP_ERR_BAD_REQUEST;
-			if (r->payload_hash && (strlen(r->payload_hash) != vlen ||
-						memcmp(r->payload_hash, v, vlen) != 0))
-				return AP_ERR_BAD_REQUEST;
-			memcpy(x->payload, v, vlen);
-			x->payload[vlen] = '\0';
-			x->payload_header = 1;
-		}
+		if (name_is(h->name, nlen, "x-amz-content-sha256") &&
+		    (e = take_payload_header(x, h->value)))
+			return e;
 		x->h[x->nh].name = h->name;
 		x->h[x->nh].nlen = nlen;
 		x->h[x->nh].value = h->value;
 		x->nh++;
 	}
-	if (!host)
-		return AP_ERR_BAD_REQUEST;
+	return host ? AP_OK : AP_ERR_BAD_REQUEST;
+}
+
+/* The payload hash: the caller's header, or payload_hash, or the body's SHA-256. */
+static enum ap_err settle_payload(struct sigv4_ctx *x)
+{
+	const struct sigv4_request *r = x->r;
+	size_t n;
 
 	if (x->payload_header)
 		return AP_OK;
@@ -616,17 +511,40 @@ static enum ap_err prepare(struct ctx *x, const struct sigv4_creds *c,
 		if (!valid_payload_hash(r->payload_hash, n))
 			return AP_ERR_BAD_REQUEST;
 		memcpy(x->payload, r->payload_hash, n + 1);
-	} else if (presign && strcmp(c->service, "s3") == 0) {
-		memcpy(x->payload, SIGV4_UNSIGNED_PAYLOAD, sizeof(SIGV4_UNSIGNED_PAYLOAD));
-	} else {
-		e = sigv4_sha256_hex(r->body, r->body_len, x->payload);
-		if (e)
-			return e;
+		return AP_OK;
 	}
-	return AP_OK;
+	if ((x->flags & SIGV4_PRESIGNED) && strcmp(x->c->service, "s3") == 0) {
+		memcpy(x->payload, SIGV4_UNSIGNED_PAYLOAD, sizeof(SIGV4_UNSIGNED_PAYLOAD));
+		return AP_OK;
+	}
+	return sigv4_sha256_hex(r->body, r->body_len, x->payload);
 }
 
-static void add_own_header(struct ctx *x, const char *name, const char *value)
+enum ap_err sigv4_prepare(struct sigv4_ctx *x, const struct sigv4_creds *c,
+			  const struct sigv4_request *r, time_t now, int flags)
+{
+	struct tm tm;
+	enum ap_err e;
+
+	memset(x, 0, sizeof(*x));
+	x->c = c;
+	x->r = r;
+	x->flags = flags;
+	if (flags & ~SIGV4_CORE_FLAGS)
+		return AP_ERR_BAD_REQUEST;	/* a mode's flag: the mode handles it */
+	if ((e = check_creds(c)) || (e = check_request(r)))
+		return e;
+	if (!gmtime_r(&now, &tm) ||
+	    strftime(x->amz_date, sizeof(x->amz_date), "%Y%m%dT%H%M%SZ", &tm) != SIGV4_AMZ_DATE_LEN)
+		return AP_ERR_BAD_REQUEST;
+	memcpy(x->date, x->amz_date, SIGV4_DATE_LEN);
+	x->date[SIGV4_DATE_LEN] = '\0';
+	if ((e = collect_headers(x)))
+		return e;
+	return settle_payload(x);
+}
+
+static void add_own_header(struct sigv4_ctx *x, const char *name, const char *value)
 {
 	x->h[x->nh].name = name;
 	x->h[x->nh].nlen = strlen(name);
@@ -634,13 +552,12 @@ static void add_own_header(struct ctx *x, const char *name, const char *value)
 	x->nh++;
 }
 
-/* Stable sort by lower-cased name, then the signed header list. */
-static enum ap_err sort_headers(struct ctx *x)
+enum ap_err sigv4_sort_headers(struct sigv4_ctx *x)
 {
 	size_t i, j, len = 0;
 
 	for (i = 1; i < x->nh; i++) {
-		struct hdr t = x->h[i];
+		struct sigv4_hdr t = x->h[i];
 
 		for (j = i; j > 0 && name_cmp(&x->h[j - 1], &t) > 0; j--)
 			x->h[j] = x->h[j - 1];
@@ -660,12 +577,12 @@ static enum ap_err sort_headers(struct ctx *x)
 	return AP_OK;
 }
 
-static enum ap_err canonical_headers(const struct ctx *x, struct buf *cr)
+static enum ap_err canonical_headers(const struct sigv4_ctx *x, struct buf *cr)
 {
 	enum ap_err e = AP_OK;
 
 	for (size_t i = 0; i < x->nh && !e; i++) {
-		const struct hdr *h = &x->h[i];
+		const struct sigv4_hdr *h = &x->h[i];
 
 		if (i && name_cmp(&x->h[i - 1], h) == 0) {
 			e = buf_add(cr, ",", 1);	/* repeated name: values joined */
@@ -689,7 +606,7 @@ static enum ap_err canonical_headers(const struct ctx *x, struct buf *cr)
 }
 
 /* method \n path \n query \n headers \n signed headers \n payload hash */
-static enum ap_err canonical_request(const struct ctx *x, const char *const (*extra)[2],
+static enum ap_err canonical_request(const struct sigv4_ctx *x, const struct sigv4_header *extra,
 				     size_t nextra, struct buf *cr)
 {
 	enum ap_err e;
@@ -726,7 +643,7 @@ static enum ap_err hmac(const void *key, size_t klen, const void *d, size_t n,
  * HMAC(HMAC(HMAC(HMAC(HMAC("AWS4" secret, date), region), service),
  * "aws4_request"), string to sign).
  */
-static enum ap_err sign_string(const struct ctx *x, const struct buf *cr, struct buf *sts,
+static enum ap_err sign_string(const struct sigv4_ctx *x, const struct buf *cr, struct buf *sts,
 			       char sig[SIGV4_HASH_HEX + 1])
 {
 	unsigned char kbuf[4 + SIGV4_MAX_SECRET], k1[SHA256_LEN], k2[SHA256_LEN];
@@ -745,7 +662,7 @@ static enum ap_err sign_string(const struct ctx *x, const struct buf *cr, struct
 
 	memcpy(kbuf, "AWS4", 4);
 	memcpy(kbuf + 4, x->c->secret_key, slen);
-	e = hmac(kbuf, 4 + slen, x->date, DATE_LEN, k1);
+	e = hmac(kbuf, 4 + slen, x->date, SIGV4_DATE_LEN, k1);
 	if (!e)
 		e = hmac(k1, SHA256_LEN, x->c->region, strlen(x->c->region), k2);
 	if (!e)
@@ -755,16 +672,15 @@ static enum ap_err sign_string(const struct ctx *x, const struct buf *cr, struct
 	if (!e)
 		e = hmac(k2, SHA256_LEN, sts->data, sts->len, k1);
 	if (!e)
-		to_hex(k1, SHA256_LEN, sig);
+		hex_encode(k1, SHA256_LEN, sig);
 	OPENSSL_cleanse(kbuf, sizeof(kbuf));
 	OPENSSL_cleanse(k1, sizeof(k1));
 	OPENSSL_cleanse(k2, sizeof(k2));
 	return e;
 }
 
-/* Canonical request, string to sign and signature, kept in trace if any. */
-static enum ap_err sign(const struct ctx *x, const char *const (*extra)[2], size_t nextra,
-			char sig[SIGV4_HASH_HEX + 1], struct sigv4_trace *trace)
+enum ap_err sigv4_sign(const struct sigv4_ctx *x, const struct sigv4_header *extra, size_t nextra,
+		       char sig[SIGV4_HASH_HEX + 1], struct sigv4_trace *trace)
 {
 	struct buf cr_local, sts_local;
 	struct buf *cr = trace ? &trace->canonical_request : &cr_local;
@@ -783,126 +699,68 @@ static enum ap_err sign(const struct ctx *x, const char *const (*extra)[2], size
 	return e;
 }
 
-enum ap_err sigv4_sign_headers(const struct sigv4_creds *c, const struct sigv4_request *r,
-			       time_t now, int flags, struct sigv4_out *out,
-			       struct sigv4_trace *trace)
+/* The headers to send, in the order sigv4.h promises. */
+static void out_headers(const struct sigv4_ctx *x, struct sigv4_out *out)
 {
-	struct ctx x;
-	int n;
-	enum ap_err e;
+	const struct sigv4_creds *c = x->c;
 
-	memset(out, 0, sizeof(*out));
-	e = prepare(&x, c, r, now, flags, 0);
-	if (e)
-		goto fail;
-	memcpy(out->amz_date, x.amz_date, sizeof(out->amz_date));
-	memcpy(out->payload_hash, x.payload, sizeof(out->payload_hash));
-	if ((flags & SIGV4_ADD_CONTENT_SHA256) && !x.payload_header)
-		add_own_header(&x, "x-amz-content-sha256", out->payload_hash);
-	add_own_header(&x, "x-amz-date", out->amz_date);
-	if (c->session_token && !(flags & SIGV4_UNSIGNED_TOKEN))
-		add_own_header(&x, "x-amz-security-token", c->session_token);
-	e = sort_headers(&x);
-	if (e)
-		goto fail;
-	e = sign(&x, NULL, 0, out->signature, trace);
-	if (e)
-		goto fail;
-	n = snprintf(out->authorization, sizeof(out->authorization),
-		     ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR
-		     ", SignedHeaders=%s, Signature=%s", c->access_key, x.date, c->region,
-		     c->service, x.signed_headers, out->signature);
-	if (n < 0 || (size_t)n >= sizeof(out->authorization)) {
-		e = AP_ERR_TOO_LARGE;	/* cannot happen: the bounds add up */
-		goto fail;
-	}
 	if (c->session_token)
 		out->headers[out->nheaders++] = (struct sigv4_header){
 			"X-Amz-Security-Token", c->session_token };
 	out->headers[out->nheaders++] = (struct sigv4_header){ "X-Amz-Date", out->amz_date };
-	if ((flags & SIGV4_ADD_CONTENT_SHA256) && !x.payload_header)
+	if ((x->flags & SIGV4_ADD_CONTENT_SHA256) && !x->payload_header)
 		out->headers[out->nheaders++] = (struct sigv4_header){
 			"x-amz-content-sha256", out->payload_hash };
 	out->headers[out->nheaders++] = (struct sigv4_header){
 		"Authorization", out->authorization };
+}
+
+enum ap_err sigv4_sign_prepared(struct sigv4_ctx *x, struct sigv4_out *out,
+				struct sigv4_trace *trace)
+{
+	const struct sigv4_creds *c = x->c;
+	int n;
+	enum ap_err e;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->amz_date, x->amz_date, sizeof(out->amz_date));
+	memcpy(out->payload_hash, x->payload, sizeof(out->payload_hash));
+	if ((x->flags & SIGV4_ADD_CONTENT_SHA256) && !x->payload_header)
+		add_own_header(x, "x-amz-content-sha256", out->payload_hash);
+	add_own_header(x, "x-amz-date", out->amz_date);
+	if (c->session_token && !(x->flags & SIGV4_UNSIGNED_TOKEN))
+		add_own_header(x, "x-amz-security-token", c->session_token);
+	e = sigv4_sort_headers(x);
+	if (e)
+		goto fail;
+	e = sigv4_sign(x, NULL, 0, out->signature, trace);
+	if (e)
+		goto fail;
+	n = snprintf(out->authorization, sizeof(out->authorization),
+		     ALGORITHM " Credential=%s/%s/%s/%s/" TERMINATOR
+		     ", SignedHeaders=%s, Signature=%s", c->access_key, x->date, c->region,
+		     c->service, x->signed_headers, out->signature);
+	if (n < 0 || (size_t)n >= sizeof(out->authorization)) {
+		e = AP_ERR_TOO_LARGE;	/* cannot happen: the bounds add up */
+		goto fail;
+	}
+	out_headers(x, out);
 	return AP_OK;
 fail:
 	memset(out, 0, sizeof(*out));
 	return e;
 }
 
-/* Appends "&name=encoded(value)"; no '&' first if the query is empty or ends in one. */
-static enum ap_err add_query_param(struct buf *q, size_t start, const char *name,
-				   const char *value)
+enum ap_err sigv4_sign_headers(const struct sigv4_creds *c, const struct sigv4_request *r,
+			       time_t now, int flags, struct sigv4_out *out,
+			       struct sigv4_trace *trace)
 {
-	enum ap_err e = AP_OK;
+	struct sigv4_ctx x;
+	enum ap_err e = sigv4_prepare(&x, c, r, now, flags);
 
-	if (q->len > start && q->data[q->len - 1] != '&')
-		e = buf_add(q, "&", 1);
-	if (!e)
-		e = buf_adds(q, name);
-	if (!e)
-		e = buf_add(q, "=", 1);
-	if (!e)
-		e = sigv4_uri_encode(value, strlen(value), 0, q);
-	return e;
-}
-
-enum ap_err sigv4_presign(const struct sigv4_creds *c, const struct sigv4_request *r,
-			  time_t now, unsigned expires_s, int flags, struct buf *query_out,
-			  struct sigv4_trace *trace)
-{
-	struct ctx x;
-	char credential[SIGV4_MAX_KEY_ID + SIGV4_MAX_SCOPE_PART * 2 + 32];
-	char expires[16], sig[SIGV4_HASH_HEX + 1];
-	const char *extra[6][2];
-	size_t nextra = 0, start = query_out->len;
-	int unsigned_token = (flags & SIGV4_UNSIGNED_TOKEN) != 0;
-	enum ap_err e;
-
-	if (expires_s == 0 || expires_s > SIGV4_MAX_EXPIRES)
-		return AP_ERR_BAD_REQUEST;
-	e = prepare(&x, c, r, now, flags, 1);
-	if (e)
-		return e;
-	e = sort_headers(&x);
-	if (e)
-		return e;
-	snprintf(credential, sizeof(credential), "%s/%s/%s/%s/" TERMINATOR, c->access_key,
-		 x.date, c->region, c->service);	/* fits: all parts bounded */
-	snprintf(expires, sizeof(expires), "%u", expires_s);
-	extra[nextra][0] = "X-Amz-Algorithm", extra[nextra++][1] = ALGORITHM;
-	extra[nextra][0] = "X-Amz-Credential", extra[nextra++][1] = credential;
-	extra[nextra][0] = "X-Amz-Date", extra[nextra++][1] = x.amz_date;
-	extra[nextra][0] = "X-Amz-Expires", extra[nextra++][1] = expires;
-	extra[nextra][0] = "X-Amz-SignedHeaders", extra[nextra++][1] = x.signed_headers;
-	if (c->session_token && !unsigned_token)
-		extra[nextra][0] = "X-Amz-Security-Token", extra[nextra++][1] = c->session_token;
-	e = sign(&x, (const char *const (*)[2])extra, nextra, sig, trace);
-	if (e)
-		return e;
-
-	/* the order AWS's own signers emit; servers sort before checking */
-	if (r->query && r->query[0])
-		e = buf_adds(query_out, r->query);
-	if (!e)
-		e = add_query_param(query_out, start, "X-Amz-Algorithm", ALGORITHM);
-	if (!e)
-		e = add_query_param(query_out, start, "X-Amz-Credential", credential);
-	if (!e)
-		e = add_query_param(query_out, start, "X-Amz-Date", x.amz_date);
-	if (!e)
-		e = add_query_param(query_out, start, "X-Amz-SignedHeaders", x.signed_headers);
-	if (!e)
-		e = add_query_param(query_out, start, "X-Amz-Expires", expires);
-	if (!e && c->session_token)
-		e = add_query_param(query_out, start, "X-Amz-Security-Token", c->session_token);
-	if (!e)
-		e = add_query_param(query_out, start, "X-Amz-Signature", sig);
 	if (e) {
-		query_out->len = start;
-		if (query_out->data)
-			query_out->data[start] = '\0';
+		memset(out, 0, sizeof(*out));
+		return e;
 	}
-	return e;
+	return sigv4_sign_prepared(&x, out, trace);
 }

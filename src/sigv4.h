@@ -1,20 +1,17 @@
 /*
- * sigv4.h - AWS Signature Version 4 (HMAC-SHA256 on OpenSSL libcrypto).
+ * sigv4.h - AWS Signature Version 4 for S3 (HMAC-SHA256 on OpenSSL libcrypto).
  *
  * One canonical request is built from a request description and signed with
- * a key derived from the secret, the day, the region and the service. Two
- * ways to carry the result: headers (Authorization, X-Amz-Date, ...) or a
- * presigned query string. Proven on the AWS SigV4 test suite and on the
- * published S3 examples (tests/sigv4/).
+ * a key derived from the secret, the day, the region and the service; the
+ * result is carried in headers (Authorization, X-Amz-Date, ...). Proven on
+ * the AWS SigV4 test suite and on the published S3 examples (tests/sigv4/,
+ * which also holds the modes the server does not use: presigned URLs and the
+ * generic, non-S3 path rules).
  *
- * The path, two rules chosen by flags:
- *   wire      = SIGV4_PATH_ENCODED ? path : uri_encode(path)   (what is sent)
- *   canonical = SIGV4_DOUBLE_ENCODE ? uri_encode(wire) : wire
- * S3 (SIGV4_S3): give the raw key path, it is encoded once, never
- * normalized; send exactly sigv4_uri_encode(path, keep_slash = 1). Other
- * services (SIGV4_GENERIC): "." and ".." segments removed, "//" collapsed,
- * and the path encoded twice. Encoding keeps A-Za-z0-9-._~ (and '/' in
- * paths), everything else becomes %XX with upper-case hex.
+ * The path is the raw key path; it is encoded once and never normalized
+ * (the S3 rule): send exactly sigv4_uri_encode(path, keep_slash = 1).
+ * Encoding keeps A-Za-z0-9-._~ (and '/' in paths), everything else becomes
+ * %XX with upper-case hex.
  *
  * The query is given as it will be sent; the signer decodes every name and
  * value and re-encodes them canonically ('+' is a literal plus, not a space).
@@ -27,8 +24,8 @@
  * Limits: every input has a named bound below, checked before any
  * allocation. Secrets: the secret and every derived key live only on the
  * stack of one call and are wiped with OPENSSL_cleanse; nothing is logged.
- * Errors: AP_ERR_BAD_REQUEST malformed input, AP_ERR_TOO_LARGE a bound,
- * AP_ERR_NOMEM, AP_ERR_INTERNAL (libcrypto failed).
+ * Errors: AP_ERR_BAD_REQUEST malformed input (or a flag not listed here),
+ * AP_ERR_TOO_LARGE a bound, AP_ERR_NOMEM, AP_ERR_INTERNAL (libcrypto failed).
  *
  * A signed S3 GET:
  *	struct sigv4_header h[] = {{"Host", host}, {"Range", "bytes=0-9"}};
@@ -59,7 +56,6 @@
 #define SIGV4_MAX_SCOPE_PART	64	/* region, service */
 #define SIGV4_MAX_SIGNED_HEADERS 1024	/* "host;range;x-amz-date" */
 #define SIGV4_MAX_CANONICAL	65536	/* canonical request */
-#define SIGV4_MAX_EXPIRES	604800	/* presigned URL lifetime: 7 days */
 #define SIGV4_HASH_HEX		64	/* hex SHA-256 / signature, w/o NUL */
 #define SIGV4_AMZ_DATE_LEN	16	/* "20150830T123600Z" */
 /* "AWS4-HMAC-SHA256 Credential=K/D/R/S/aws4_request, SignedHeaders=H, Signature=X" */
@@ -68,14 +64,10 @@
 
 #define SIGV4_UNSIGNED_PAYLOAD	"UNSIGNED-PAYLOAD"
 
-/* Flags */
-#define SIGV4_NORMALIZE_PATH	 0x01	/* drop "." "..", collapse "//" */
-#define SIGV4_DOUBLE_ENCODE	 0x02	/* canonical path = encode(wire path) */
-#define SIGV4_PATH_ENCODED	 0x04	/* r->path is already the wire form */
-#define SIGV4_ADD_CONTENT_SHA256 0x08	/* headers: send and sign x-amz-content-sha256 */
+/* Flags (0x01..0x04 are the test runner's path modes, tests/sigv4/sigv4_modes.h) */
+#define SIGV4_ADD_CONTENT_SHA256 0x08	/* send and sign x-amz-content-sha256 */
 #define SIGV4_UNSIGNED_TOKEN	 0x10	/* send the session token, do not sign it */
 #define SIGV4_S3	SIGV4_ADD_CONTENT_SHA256
-#define SIGV4_GENERIC	(SIGV4_NORMALIZE_PATH | SIGV4_DOUBLE_ENCODE)
 
 struct sigv4_creds {
 	const char *access_key;
@@ -96,8 +88,7 @@ struct sigv4_request {
 	const char *query;		/* as sent, without '?'; NULL = none */
 	const struct sigv4_header *headers;	/* host is mandatory */
 	size_t nheaders;
-	/* hex SHA-256 or SIGV4_UNSIGNED_PAYLOAD; NULL: SHA-256 of the body
-	 * (presign with service "s3": UNSIGNED-PAYLOAD, as S3 documents) */
+	/* hex SHA-256 or SIGV4_UNSIGNED_PAYLOAD; NULL: SHA-256 of the body */
 	const char *payload_hash;
 	const void *body;
 	size_t body_len;
@@ -136,17 +127,6 @@ struct sigv4_trace {
 enum ap_err sigv4_sign_headers(const struct sigv4_creds *c, const struct sigv4_request *r,
 			       time_t now, int flags, struct sigv4_out *out,
 			       struct sigv4_trace *trace) AP_WARN_UNUSED;
-
-/*
- * Presigned URL valid expires_s seconds (1..SIGV4_MAX_EXPIRES) from `now`.
- * Appends to query_out the whole query to send after '?': r->query as given,
- * then X-Amz-Algorithm, -Credential, -Date, -SignedHeaders, -Expires,
- * -Security-Token (if any) and -Signature. On error query_out is unchanged.
- * SIGV4_ADD_CONTENT_SHA256 has no effect here.
- */
-enum ap_err sigv4_presign(const struct sigv4_creds *c, const struct sigv4_request *r,
-			  time_t now, unsigned expires_s, int flags, struct buf *query_out,
-			  struct sigv4_trace *trace) AP_WARN_UNUSED;
 
 /* Lower-case hex SHA-256 of p[0..n). */
 enum ap_err sigv4_sha256_hex(const void *p, size_t n, char out[SIGV4_HASH_HEX + 1]) AP_WARN_UNUSED;

@@ -14,7 +14,6 @@
  * lets transfers in flight finish (a second signal cancels them), and the
  * summary is printed before exiting with SYNC_EXIT_INTERRUPTED.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,12 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
 #include "ap_autoconf.h"
 #include "app.h"
+#include "clock.h"
 #include "config.h"
+#include "decimal.h"
 #include "engine.h"
 #include "log.h"
 #include "s3.h"
@@ -76,14 +76,6 @@ struct ui {
 	unsigned long long done_at_send;	/* objects finished before sending began */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void clear_bar(struct ui *ui)
 {
 	if (ui->bar_shown) {
@@ -105,6 +97,32 @@ static void say(struct ui *ui, FILE *out, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', out);
 	fflush(out);
+}
+
+/* The lines of the one configuration table that name a setting sync reads. */
+static void print_settings(FILE *out)
+{
+	char *text = NULL, *line, *next;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+
+	if (!mem)
+		return;
+	config_print_help(mem);
+	fclose(mem);
+	for (line = text; line && *line; line = next) {
+		size_t n = strcspn(line, "\n");
+		next = line[n] ? line + n + 1 : line + n;
+		for (size_t i = 0; i < sizeof(sync_settings) / sizeof(sync_settings[0]); i++) {
+			size_t l = strlen(sync_settings[i]);
+			if (n > l + 2 && !strncmp(line, "  ", 2) &&
+			    !strncmp(line + 2, sync_settings[i], l) && line[2 + l] == ' ') {
+				fwrite(line, 1, n, out);
+				fputc('\n', out);
+			}
+		}
+	}
+	free(text);
 }
 
 static void usage(FILE *out)
@@ -136,43 +154,18 @@ static void usage(FILE *out)
 		"\n", UPLOAD_WORKERS_MAX, SYNC_LOG_INTERVAL_S, SYNC_EXIT_INTERRUPTED);
 	fprintf(out, "Settings read by astropixel-sync (environment variables; ENV_FILE names an\n"
 		     "optional .env file, the environment wins):\n");
-	/* the lines come from the one configuration table: keep only ours */
-	{
-		char *text = NULL, *line, *next;
-		size_t len = 0;
-		FILE *mem = open_memstream(&text, &len);
-		if (!mem)
-			return;
-		config_print_help(mem);
-		fclose(mem);
-		for (line = text; line && *line; line = next) {
-			size_t n = strcspn(line, "\n");
-			next = line[n] ? line + n + 1 : line + n;
-			for (size_t i = 0; i < sizeof(sync_settings) / sizeof(sync_settings[0]); i++) {
-				size_t l = strlen(sync_settings[i]);
-				if (n > l + 2 && !strncmp(line, "  ", 2) &&
-				    !strncmp(line + 2, sync_settings[i], l) && line[2 + l] == ' ') {
-					fwrite(line, 1, n, out);
-					fputc('\n', out);
-				}
-			}
-		}
-		free(text);
-	}
+	print_settings(out);
 }
 
+/* A count from the command line: digits only, min..max. */
 static bool parse_num(const char *s, long min, long max, long *out)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	if (!*s || strlen(s) > 10)
+	if (dec_parse_u64(s, strlen(s), (uint64_t)max, DEC_LEADING_ZEROS, &v) ||
+	    v < (uint64_t)min)
 		return false;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
+	*out = (long)v;
 	return true;
 }
 
@@ -200,7 +193,7 @@ static void fmt_eta(double s, char *out, size_t cap)
 /* "1234/3000 objects, 12.3/40.1 MB, 250 obj/s, 2.1 MB/s, ETA 0:07" */
 static void progress_text(struct ui *ui, const struct upload_stats *st, char *out, size_t cap)
 {
-	double secs = (double)(now_ms() - ui->send_t0) / 1000.0;
+	double secs = (double)(clock_ms() - ui->send_t0) / 1000.0;
 	unsigned long long done = st->objects_done - ui->done_at_send;
 	double orate = secs > 0.2 ? (double)done / secs : 0;
 	double brate = secs > 0.2 ? (double)st->bytes_done / secs : 0;
@@ -220,11 +213,39 @@ static void progress_text(struct ui *ui, const struct upload_stats *st, char *ou
 		 st->interrupted ? " (stopping)" : "");
 }
 
+/* The progress line redrawn in place on a terminal: a bar while sending. */
+static void draw_bar(struct ui *ui, const struct upload_stats *st, char *text)
+{
+	char line[SYNC_BAR_WIDTH + SYNC_LINE_MAX + 4];
+	int cols = term_cols() - 1;	/* never the last column: no wrap */
+	int tl = (int)strlen(text), bar = cols - tl - 3;
+
+	if (bar > SYNC_BAR_WIDTH)
+		bar = SYNC_BAR_WIDTH;	/* steady: the numbers' width varies */
+	if (st->phase == UP_SENDING && bar >= SYNC_BAR_MIN) {
+		int fill = st->objects_total ?
+				   (int)((double)bar * (double)st->objects_done /
+					 (double)st->objects_total) : bar;
+		memset(line, '#', (size_t)fill);
+		memset(line + fill, '.', (size_t)(bar - fill));
+		snprintf(line + bar, sizeof(line) - (size_t)bar, "] %s", text);
+		fputc('[', stderr);
+		fputs(line, stderr);
+	} else {
+		if (tl > cols)
+			text[cols > 0 ? cols : 0] = '\0';
+		fputs(text, stderr);
+	}
+	fputs("\033[K\r", stderr);
+	fflush(stderr);
+	ui->bar_shown = true;
+}
+
 static void on_progress(const struct upload_stats *st, void *ud)
 {
 	struct ui *ui = ud;
-	char text[SYNC_LINE_MAX], line[SYNC_BAR_WIDTH + SYNC_LINE_MAX + 4];
-	long long now = now_ms();
+	char text[SYNC_LINE_MAX];
+	long long now = clock_ms();
 
 	if (ui->quiet)
 		return;
@@ -253,33 +274,10 @@ static void on_progress(const struct upload_stats *st, void *ud)
 		progress_text(ui, st, text, sizeof(text));
 		break;
 	}
-	if (!ui->tty) {
+	if (!ui->tty)
 		say(ui, stderr, "astropixel-sync: %s", text);
-		return;
-	}
-	{
-		int cols = term_cols() - 1;	/* never the last column: no wrap */
-		int tl = (int)strlen(text), bar = cols - tl - 3;
-		if (bar > SYNC_BAR_WIDTH)
-			bar = SYNC_BAR_WIDTH;	/* steady: the numbers' width varies */
-		if (st->phase == UP_SENDING && bar >= SYNC_BAR_MIN) {
-			int fill = st->objects_total ?
-					   (int)((double)bar * (double)st->objects_done /
-						 (double)st->objects_total) : bar;
-			memset(line, '#', (size_t)fill);
-			memset(line + fill, '.', (size_t)(bar - fill));
-			snprintf(line + bar, sizeof(line) - (size_t)bar, "] %s", text);
-			fputc('[', stderr);
-			fputs(line, stderr);
-		} else {
-			if (tl > cols)
-				text[cols > 0 ? cols : 0] = '\0';
-			fputs(text, stderr);
-		}
-		fputs("\033[K\r", stderr);
-		fflush(stderr);
-		ui->bar_shown = true;
-	}
+	else
+		draw_bar(ui, st, text);
 }
 
 static void on_event(const struct upload_event *ev, void *ud)
@@ -320,6 +318,9 @@ static void on_event(const struct upload_event *ev, void *ud)
 		if (!ui->quiet)
 			say(ui, stderr, "astropixel-sync: %s", ev->why);
 		break;
+	case UEV_WARNING:
+		say(ui, stderr, "astropixel-sync: warning: %s", ev->why);
+		break;
 	}
 }
 
@@ -339,7 +340,7 @@ static void list_failure(const char *key, const char *why, void *ud)
 static void summary(struct ui *ui, const struct upload *up)
 {
 	const struct upload_stats *st = upload_stats(up);
-	double secs = (double)(now_ms() - ui->t0) / 1000.0;
+	double secs = (double)(clock_ms() - ui->t0) / 1000.0;
 	double s = secs > 0.001 ? secs : 0.001;
 
 	if (ui->quiet)
@@ -410,7 +411,27 @@ static bool check_config(struct config *c, char *why, size_t whylen)
 	return true;
 }
 
-int main(int argc, char **argv)
+/* Everything one invocation sets up; sync_free() releases what was. */
+struct sync_run {
+	struct ui ui;
+	struct upload_opts uo;
+	struct config cfg;
+	struct config s3cfg;	/* cfg without R2_PUBLIC_URL; the bucket client keeps it */
+	bool cfg_loaded, curl_up;
+	struct engine *eng;
+	struct s3 *s3;
+	struct upload *up;
+	uint32_t *ids;
+	size_t nids;
+	long workers;	/* 0: from R2_UPLOAD_MAX_WORKERS */
+	struct dry_counts dc;
+	struct failure_list fl;
+};
+
+#define SYNC_GO (-1)	/* not an exit status: go on to the next step */
+
+/* Options and dataset ids; SYNC_GO or the exit status. */
+static int parse_args(struct sync_run *r, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"dry-run", no_argument, NULL, 'n'},
@@ -423,32 +444,15 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct ui ui = {.log_interval_ms = SYNC_LOG_INTERVAL_S * 1000};
-	struct upload_opts uo = {0};
-	struct engine_opts eo = {0};
-	struct config cfg, s3cfg;
-	struct engine *eng = NULL;
-	struct s3 *s3 = NULL;
-	struct upload *up = NULL;
-	struct dry_counts dc = {.ui = &ui};
-	struct failure_list fl = {.ui = &ui};
-
-	log_set_ident("astropixel-sync");
-	struct sigaction sa;
-	uint32_t *ids = NULL;
-	size_t nids = 0;
-	long workers = 0, v;
-	char why[SYNC_WHY_MAX];
-	int c, rc = SYNC_EXIT_FAILED;
-	bool cfg_loaded = false, curl_up = false;
-	enum ap_err e;
+	long v;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "nj:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'n': ui.dry_run = true; break;
-		case 'D': uo.delete_gone = true; break;
+		case 'n': r->ui.dry_run = true; break;
+		case 'D': r->uo.delete_gone = true; break;
 		case 'j':
-			if (!parse_num(optarg, 1, UPLOAD_WORKERS_MAX, &workers)) {
+			if (!parse_num(optarg, 1, UPLOAD_WORKERS_MAX, &r->workers)) {
 				fprintf(stderr, "astropixel-sync: --workers: expected 1..%d\n",
 					UPLOAD_WORKERS_MAX);
 				return SYNC_EXIT_USAGE;
@@ -460,16 +464,16 @@ int main(int argc, char **argv)
 					"1..%d seconds\n", SYNC_LOG_INTERVAL_MAX_S);
 				return SYNC_EXIT_USAGE;
 			}
-			ui.log_interval_ms = (int)v * 1000;
+			r->ui.log_interval_ms = (int)v * 1000;
 			break;
-		case 'q': ui.quiet = true; break;
-		case 'v': ui.verbose = true; break;
+		case 'q': r->ui.quiet = true; break;
+		case 'v': r->ui.verbose = true; break;
 		case 'h': usage(stdout); return SYNC_EXIT_OK;
 		case 'V': printf("astropixel-sync %s\n", PACKAGE_VERSION); return SYNC_EXIT_OK;
 		default: usage(stderr); return SYNC_EXIT_USAGE;
 		}
 	}
-	if (ui.quiet && ui.verbose) {
+	if (r->ui.quiet && r->ui.verbose) {
 		fprintf(stderr, "astropixel-sync: --quiet and --verbose exclude each other\n");
 		return SYNC_EXIT_USAGE;
 	}
@@ -477,51 +481,74 @@ int main(int argc, char **argv)
 		fprintf(stderr, "astropixel-sync: at most %d dataset ids\n", UPLOAD_DATASETS_MAX);
 		return SYNC_EXIT_USAGE;
 	}
-	ids = calloc(UPLOAD_DATASETS_MAX, sizeof(*ids));
-	if (!ids) {
+	r->ids = calloc(UPLOAD_DATASETS_MAX, sizeof(*r->ids));
+	if (!r->ids) {
 		fprintf(stderr, "astropixel-sync: out of memory\n");
 		return SYNC_EXIT_FAILED;
 	}
 	for (int i = optind; i < argc; i++) {
-		if (tk_parse_uint(argv[i], strlen(argv[i]), DATASET_ID_MAX, &ids[nids])) {
+		if (tk_parse_uint(argv[i], strlen(argv[i]), DATASET_ID_MAX, &r->ids[r->nids])) {
 			fprintf(stderr, "astropixel-sync: '%s' is not a dataset id (0..%u, no "
 				"sign, no leading zeros)\n", argv[i], DATASET_ID_MAX);
-			rc = SYNC_EXIT_USAGE;
-			goto out;
+			return SYNC_EXIT_USAGE;
 		}
-		nids++;
+		r->nids++;
 	}
-	ui.tty = isatty(STDERR_FILENO);
-	/* the shared modules log through log.h: only their warnings, unless asked */
-	log_set_level(ui.verbose ? LOG_DEBUG : LOG_WARN);
+	return SYNC_GO;
+}
 
-	if (config_load(&cfg, why, sizeof(why))) {
-		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
-		rc = SYNC_EXIT_USAGE;
-		goto out;
-	}
-	cfg_loaded = true;
-	if (!check_config(&cfg, why, sizeof(why))) {
-		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
-		rc = SYNC_EXIT_USAGE;
-		goto out;
-	}
-	if (!workers)
-		workers = cfg.upload_workers;
-	if (workers > UPLOAD_WORKERS_MAX)
-		workers = UPLOAD_WORKERS_MAX;
-	ui.workers = (unsigned)workers;
-	if (workers > cfg.max_streams && !ui.quiet)
+/* Settings that work but weaken or slow the run, said before it starts. */
+static void warn_settings(struct sync_run *r)
+{
+	const struct config *cfg = &r->cfg;
+
+	if (r->workers > cfg->max_streams && !r->ui.quiet)
 		fprintf(stderr, "astropixel-sync: %ld workers, but S3_MAX_CONCURRENT_STREAMS=%ld: "
-			"only %ld requests run at once, the rest wait their turn\n", workers,
-			cfg.max_streams, cfg.max_streams);
-	if (ui.verbose)
-		say(&ui, stderr, "astropixel-sync: endpoint %s, bucket %s, region %s, local %s, "
+			"only %ld requests run at once, the rest wait their turn\n", r->workers,
+			cfg->max_streams, cfg->max_streams);
+	/* even with --quiet: nothing else would tell that the uploads are unprotected */
+	if (!cfg->tls_verify)
+		say(&r->ui, stderr, "astropixel-sync: warning: S3_VERIFY_TLS=false: the TLS "
+		    "certificate of S3_ENDPOINT_URL is NOT verified: anyone on the network path "
+		    "can pose as the bucket, and read or alter what is uploaded");
+	if (r->ui.verbose)
+		say(&r->ui, stderr, "astropixel-sync: endpoint %s, bucket %s, region %s, local %s, "
 		    "workers %ld, timeout %ld ms, retries %ld, access key %s, secret %s%s",
-		    cfg.endpoint, cfg.bucket, cfg.region ? cfg.region : "auto", cfg.local_dir,
-		    workers, cfg.request_timeout_ms, cfg.max_retries,
-		    cfg.access_key ? "(set)" : "(unset)", cfg.secret_key_s3 ? "(set)" : "(unset)",
-		    cfg.public_url ? " (R2_PUBLIC_URL ignored: uploads use the S3 API)" : "");
+		    cfg->endpoint, cfg->bucket, cfg->region ? cfg->region : "auto", cfg->local_dir,
+		    r->workers, cfg->request_timeout_ms, cfg->max_retries,
+		    cfg->access_key ? "(set)" : "(unset)", cfg->secret_key_s3 ? "(set)" : "(unset)",
+		    cfg->public_url ? " (R2_PUBLIC_URL ignored: uploads use the S3 API)" : "");
+}
+
+/* The configuration and what it implies; SYNC_GO or the exit status. */
+static int load_settings(struct sync_run *r)
+{
+	char why[SYNC_WHY_MAX];
+
+	r->ui.tty = isatty(STDERR_FILENO);
+	/* the shared modules log through log.h: only their warnings, unless asked */
+	log_set_level(r->ui.verbose ? LOG_DEBUG : LOG_WARN);
+	if (config_load(&r->cfg, why, sizeof(why))) {
+		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
+		return SYNC_EXIT_USAGE;
+	}
+	r->cfg_loaded = true;
+	if (!check_config(&r->cfg, why, sizeof(why))) {
+		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
+		return SYNC_EXIT_USAGE;
+	}
+	if (!r->workers)
+		r->workers = r->cfg.upload_workers;
+	if (r->workers > UPLOAD_WORKERS_MAX)
+		r->workers = UPLOAD_WORKERS_MAX;
+	r->ui.workers = (unsigned)r->workers;
+	warn_settings(r);
+	return SYNC_GO;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -530,112 +557,160 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
+/* Signals, curl, the engine, the bucket client and the upload; SYNC_GO or the exit status. */
+static int start_upload(struct sync_run *r)
+{
+	struct engine_opts eo = {0};
+
+	install_signals();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "astropixel-sync: curl_global_init failed\n");
-		goto out;
+		return SYNC_EXIT_FAILED;
 	}
-	curl_up = true;
-	app_engine_opts(&cfg, &eo);
+	r->curl_up = true;
+	app_engine_opts(&r->cfg, &eo);
 	/* listing and writing need the S3 API, never the public read URL */
-	s3cfg = cfg;
-	s3cfg.public_url = NULL;
-	if (engine_new(&eo, &eng) || s3_new(&s3cfg, &s3)) {
+	r->s3cfg = r->cfg;
+	r->s3cfg.public_url = NULL;
+	if (engine_new(&eo, &r->eng) || s3_new(&r->s3cfg, &r->s3)) {
 		fprintf(stderr, "astropixel-sync: cannot set up the HTTP engine or the bucket "
 			"client (check S3_ENDPOINT_URL)\n");
-		rc = SYNC_EXIT_USAGE;
-		goto out;
+		return SYNC_EXIT_USAGE;
 	}
-	uo.local_dir = cfg.local_dir;
-	uo.workers = (unsigned)workers;
-	uo.dry_run = ui.dry_run;
-	uo.timeout_ms = cfg.request_timeout_ms;
-	uo.max_retries = (int)cfg.max_retries;
-	uo.stop = &stop_signals;
-	uo.event = ui.dry_run ? dry_event : on_event;
-	uo.progress = ui.dry_run ? dry_progress : on_progress;
-	uo.ud = ui.dry_run ? (void *)&dc : (void *)&ui;
-	if (upload_new(&uo, eng, s3, &up)) {
+	r->uo.local_dir = r->cfg.local_dir;
+	r->uo.workers = (unsigned)r->workers;
+	r->uo.dry_run = r->ui.dry_run;
+	r->uo.timeout_ms = r->cfg.request_timeout_ms;
+	r->uo.max_retries = (int)r->cfg.max_retries;
+	r->uo.stop = &stop_signals;
+	r->uo.event = r->ui.dry_run ? dry_event : on_event;
+	r->uo.progress = r->ui.dry_run ? dry_progress : on_progress;
+	r->uo.ud = r->ui.dry_run ? (void *)&r->dc : (void *)&r->ui;
+	if (upload_new(&r->uo, r->eng, r->s3, &r->up)) {
 		fprintf(stderr, "astropixel-sync: out of memory\n");
-		goto out;
+		return SYNC_EXIT_FAILED;
 	}
-	ui.t0 = ui.last_log = now_ms();	/* first progress line after one interval */
-	if (!nids) {
-		if (upload_find_datasets(cfg.local_dir, ids, UPLOAD_DATASETS_MAX, &nids, why,
-					 sizeof(why))) {
+	r->ui.t0 = r->ui.last_log = clock_ms();	/* first progress line after one interval */
+	return SYNC_GO;
+}
+
+/* The named datasets, or every one of the local tree; SYNC_GO or the exit status. */
+static int add_datasets(struct sync_run *r)
+{
+	char why[SYNC_WHY_MAX];
+	enum ap_err e;
+
+	if (!r->nids) {
+		if (upload_find_datasets(r->cfg.local_dir, r->ids, UPLOAD_DATASETS_MAX, &r->nids,
+					 why, sizeof(why))) {
 			fprintf(stderr, "astropixel-sync: %s\n", why);
-			goto out;
+			return SYNC_EXIT_FAILED;
 		}
-		if (!nids) {
+		if (!r->nids) {
 			fprintf(stderr, "astropixel-sync: no dataset under %s (expected "
-				"metadata/datasets/{id}.json or tiles/{id}/)\n", cfg.local_dir);
-			rc = SYNC_EXIT_USAGE;
-			goto out;
+				"metadata/datasets/{id}.json or tiles/{id}/)\n", r->cfg.local_dir);
+			return SYNC_EXIT_USAGE;
 		}
 	}
-	for (size_t i = 0; i < nids; i++) {
-		e = upload_add_dataset(up, ids[i], why, sizeof(why));
+	for (size_t i = 0; i < r->nids; i++) {
+		e = upload_add_dataset(r->up, r->ids[i], why, sizeof(why));
 		if (e) {
 			fprintf(stderr, "astropixel-sync: %s\n", why);
-			rc = e == AP_ERR_NOT_FOUND ? SYNC_EXIT_USAGE : SYNC_EXIT_FAILED;
-			goto out;
+			return e == AP_ERR_NOT_FOUND ? SYNC_EXIT_USAGE : SYNC_EXIT_FAILED;
 		}
 	}
+	return SYNC_GO;
+}
 
-	e = upload_run(up, why, sizeof(why));
-	clear_bar(&ui);
+/* After the summary: what is left to do, and the exit status. */
+static int report_rest(struct sync_run *r, enum ap_err e)
+{
+	struct ui *ui = &r->ui;
+	const struct upload_stats *st = upload_stats(r->up);
+
+	if (st->untouched && !ui->quiet)
+		say(ui, stderr, "astropixel-sync: %llu object%s in the bucket %s gone "
+		    "locally (--delete removes them)", st->untouched,
+		    st->untouched == 1 ? "" : "s", st->untouched == 1 ? "is" : "are");
+	if (st->failed && !ui->dry_run) {
+		say(ui, stderr, "astropixel-sync: %llu object%s failed:", st->failed,
+		    st->failed == 1 ? "" : "s");
+		upload_failures(r->up, list_failure, &r->fl);
+		if (r->fl.n > SYNC_FAILURES_LIST_MAX)
+			say(ui, stderr, "  ... and %llu more (--verbose lists each as it "
+			    "happens)", r->fl.n - SYNC_FAILURES_LIST_MAX);
+	}
+	if (st->interrupted) {
+		if (st->reached == UP_SENDING)
+			say(ui, stderr, "astropixel-sync: interrupted: %llu object%s not "
+			    "sent; run again to finish (what is in the bucket is skipped)",
+			    st->not_sent, st->not_sent == 1 ? "" : "s");
+		else
+			say(ui, stderr, "astropixel-sync: interrupted while %s: nothing "
+			    "was sent; run again", st->reached == UP_LISTING ?
+			    "listing the bucket" : "comparing");
+		return SYNC_EXIT_INTERRUPTED;
+	}
+	if (e || st->failed) {
+		if (st->not_sent)
+			say(ui, stderr, "astropixel-sync: %llu object%s not sent",
+			    st->not_sent, st->not_sent == 1 ? "" : "s");
+		return SYNC_EXIT_FAILED;
+	}
+	return SYNC_EXIT_OK;
+}
+
+/* Runs the upload and tells how it went; the exit status. */
+static int run_upload(struct sync_run *r)
+{
+	struct ui *ui = &r->ui;
+	char why[SYNC_WHY_MAX];
+	enum ap_err e = upload_run(r->up, why, sizeof(why));
+
+	clear_bar(ui);
 	if (e)
-		say(&ui, stderr, "astropixel-sync: error: %s", why);
-	if (ui.dry_run && !ui.quiet) {
-		const struct upload_stats *st = upload_stats(up);
-		say(&ui, stderr, "astropixel-sync: dry run: would upload %llu objects (%.1f MB) "
+		say(ui, stderr, "astropixel-sync: error: %s", why);
+	if (ui->dry_run && !ui->quiet) {
+		const struct upload_stats *st = upload_stats(r->up);
+		say(ui, stderr, "astropixel-sync: dry run: would upload %llu objects (%.1f MB) "
 		    "and delete %llu; %llu up to date; %llu cannot be sent; nothing was sent",
-		    st->objects_total - st->failed - dc.deletes, (double)st->bytes_total / 1e6,
-		    dc.deletes, st->skipped, st->failed);
-	} else if (!ui.dry_run) {
-		summary(&ui, up);
+		    st->objects_total - st->failed - r->dc.deletes, (double)st->bytes_total / 1e6,
+		    r->dc.deletes, st->skipped, st->failed);
+	} else if (!ui->dry_run) {
+		summary(ui, r->up);
 	}
-	{
-		const struct upload_stats *st = upload_stats(up);
-		if (st->untouched && !ui.quiet)
-			say(&ui, stderr, "astropixel-sync: %llu object%s in the bucket %s gone "
-			    "locally (--delete removes them)", st->untouched,
-			    st->untouched == 1 ? "" : "s", st->untouched == 1 ? "is" : "are");
-		if (st->failed && !ui.dry_run) {
-			say(&ui, stderr, "astropixel-sync: %llu object%s failed:", st->failed,
-			    st->failed == 1 ? "" : "s");
-			upload_failures(up, list_failure, &fl);
-			if (fl.n > SYNC_FAILURES_LIST_MAX)
-				say(&ui, stderr, "  ... and %llu more (--verbose lists each as it "
-				    "happens)", fl.n - SYNC_FAILURES_LIST_MAX);
-		}
-		if (st->interrupted) {
-			if (st->reached == UP_SENDING)
-				say(&ui, stderr, "astropixel-sync: interrupted: %llu object%s not "
-				    "sent; run again to finish (what is in the bucket is skipped)",
-				    st->not_sent, st->not_sent == 1 ? "" : "s");
-			else
-				say(&ui, stderr, "astropixel-sync: interrupted while %s: nothing "
-				    "was sent; run again", st->reached == UP_LISTING ?
-				    "listing the bucket" : "comparing");
-			rc = SYNC_EXIT_INTERRUPTED;
-		} else if (e || st->failed) {
-			if (st->not_sent)
-				say(&ui, stderr, "astropixel-sync: %llu object%s not sent",
-				    st->not_sent, st->not_sent == 1 ? "" : "s");
-			rc = SYNC_EXIT_FAILED;
-		} else {
-			rc = SYNC_EXIT_OK;
-		}
-	}
-out:
-	upload_free(up);
-	s3_free(s3);
-	engine_free(eng);
-	if (curl_up)
+	return report_rest(r, e);
+}
+
+static void sync_free(struct sync_run *r)
+{
+	upload_free(r->up);
+	s3_free(r->s3);
+	engine_free(r->eng);
+	if (r->curl_up)
 		curl_global_cleanup();
-	if (cfg_loaded)
-		config_free(&cfg);
-	free(ids);
+	if (r->cfg_loaded)
+		config_free(&r->cfg);
+	free(r->ids);
+}
+
+int main(int argc, char **argv)
+{
+	struct sync_run r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.ui.log_interval_ms = SYNC_LOG_INTERVAL_S * 1000;
+	r.dc.ui = &r.ui;
+	r.fl.ui = &r.ui;
+	log_set_ident("astropixel-sync");
+	if ((rc = parse_args(&r, argc, argv)) == SYNC_GO &&
+	    (rc = load_settings(&r)) == SYNC_GO &&
+	    (rc = start_upload(&r)) == SYNC_GO &&
+	    (rc = add_datasets(&r)) == SYNC_GO)
+		rc = run_upload(&r);
+	sync_free(&r);
 	return rc;
 }

@@ -1,8 +1,13 @@
 /*
  * upload.h - make the bucket equal to the local tree, in parallel.
  *
- * One run goes through three phases, each driven by the caller's engine:
+ * One run goes through these phases, the last three driven by the caller's
+ * engine (one file each behind upload_int.h):
  *
+ *   scan     (upload_add_dataset, before the run) the local files of a
+ *            dataset, each under the key the server reads: a local y.jpeg
+ *            is the object y.jpg (if y.jpg exists too, it wins and a
+ *            warning names the y.jpeg);
  *   list     ListObjectsV2 (paged) under each dataset's prefixes
  *            (tiles/{id}/ and metadata/datasets/{id}.json);
  *   compare  merge the sorted local and bucket key lists: a key only local
@@ -66,6 +71,7 @@ enum upload_ev {
 	UEV_WOULD_UPLOAD,	/* dry run: key would be PUT (why: "new" or "changed") */
 	UEV_WOULD_DELETE,	/* dry run: key would be DELETEd */
 	UEV_NOTE,		/* no key: a remark about the tree (why) */
+	UEV_WARNING,		/* no key: a local file left out, to fix (why) */
 };
 
 struct upload_event {

@@ -8,6 +8,9 @@
 #  - second run sends nothing; a changed tile (other size, or same size) is
 #    re-uploaded, exactly that one; --dry-run sends nothing; --delete;
 #  - wrong credentials fail fast; configuration errors name the variable;
+#    S3_VERIFY_TLS=false is warned about, even with --quiet;
+#  - a local y.jpeg is uploaded as y.jpg, the key the server reads (y.jpg
+#    wins over y.jpeg, with a warning); skips and --delete agree;
 #  - SIGINT stops cleanly (130) and the next run sends exactly the rest
 #    (3641 objects: the listing pages are followed);
 #  - unreadable entries (dangling link, directory named like a tile), a file
@@ -38,7 +41,7 @@ mkdir -p "$EMPTY"
 # ---- Swift ----------------------------------------------------------------------
 SW=$STATE/swift
 require_swift
-for b in tiles big tty mem drop chg; do bash "$SCRIPTS/s3mb.sh" "$EP" "$b" >/dev/null 2>&1; done
+for b in tiles big tty mem drop chg jpeg; do bash "$SCRIPTS/s3mb.sh" "$EP" "$b" >/dev/null 2>&1; done
 
 # Swift's native API: the oracle for what a bucket (container) holds.
 AUTH=$(curl -s -D - -o /dev/null --max-time 10 -H 'X-Auth-User: test:tester' \
@@ -101,11 +104,12 @@ senv tiles "$DATA" > "$STATE/tiles.env"
 run "$STATE/tiles.env"
 expect "full upload: exit 0" "$RC" 0
 expect "full upload: every local file uploaded" "$(field uploaded)/$(field failed)" "$NDATA/0"
+expect_nomatch "full upload: no TLS warning while S3_VERIFY_TLS is true" "$ERR" 'S3_VERIFY_TLS'
 expect "bucket = local tree (keys, MD5, sizes) per Swift's own listing" \
 	"$(listing tiles | cut -d' ' -f1-3)" "$(local_listing "$DATA")"
 
-one() {	# one REQUEST [--header ...]: the server, bucket only; sets STATUS
-	env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" ENV_FILE="$STATE/server.env" \
+one() {	# one REQUEST [--header ...]: the server, bucket only (ONE_ENV, default tiles); sets STATUS
+	env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" ENV_FILE="${ONE_ENV:-$STATE/server.env}" \
 		"$BIN" --request "$@" > "$STATE/one.out" 2>> "$STATE/server.err"
 	STATUS=$(head -1 "$STATE/one.out" | awk '{print $2}')
 	sed '1,/^\r$/d' "$STATE/one.out" > "$STATE/one.body"
@@ -190,6 +194,39 @@ expect "  the tile is gone from the bucket" "$(listing tiles | grep -c '^tiles/1
 expect "  bucket = local tree again" "$(listing tiles | cut -d' ' -f1-3)" "$(local_listing "$DATA")"
 mv "$STATE/gone.jpg" "$DATA/tiles/1/10/2/1.jpg"
 
+# ---- .jpeg files go to the key the server reads ---------------------------------------------------
+JP=$STATE/jpegtree
+"$MKSAMPLE" --out "$JP" --id 3 --width 600 --height 400 --quiet
+mv "$JP/tiles/3/10/0/0.jpg" "$JP/tiles/3/10/0/0.jpeg"		# only the .jpeg: it is the tile
+cp "$JP/tiles/3/10/2/0.jpg" "$JP/tiles/3/10/1/0.jpeg"		# beside 1/0.jpg, other bytes: .jpg wins
+NJP=$(find "$JP" -type f | wc -l)
+senv jpeg "$JP" > "$STATE/jpeg.env"
+run "$STATE/jpeg.env"
+expect "y.jpeg: exit 0, every file but the shadowed .jpeg uploaded" "$RC/$(field uploaded)/$(field failed)" "0/$((NJP - 1))/0"
+expect "  the bucket holds no .jpeg key (Swift's listing)" "$(listing jpeg | grep -c '\.jpeg ')" 0
+expect "  0.jpeg is the object 0.jpg, byte-exact (MD5)" "$(etag_of jpeg tiles/3/10/0/0.jpg)" \
+	"$(md5sum < "$JP/tiles/3/10/0/0.jpeg" | cut -d' ' -f1)"
+expect "  where 1/0.jpg and 1/0.jpeg both exist, 1/0.jpg is uploaded" "$(etag_of jpeg tiles/3/10/1/0.jpg)" \
+	"$(md5sum < "$JP/tiles/3/10/1/0.jpg" | cut -d' ' -f1)"
+expect_match "  and a warning names the .jpeg left out" "$ERR" \
+	'warning: tiles/3/10/1/0\.jpeg ignored: tiles/3/10/1/0\.jpg is there too'
+s3head jpeg tiles/3/10/0/0.jpg
+expect "  its Content-Type" "$(hval Content-Type)" image/jpeg
+sed 's/^AWS_BUCKET_NAME=.*/AWS_BUCKET_NAME=jpeg/' "$STATE/server.env" > "$STATE/server-jpeg.env"
+ONE_ENV=$STATE/server-jpeg.env one "GET /api/tiles/3/10/0/0.jpg"
+expect "  the server (bucket only) serves it as 3/10/0/0.jpg" "$STATUS" 200
+check "  with the bytes of 0.jpeg" cmp -s "$STATE/one.body" "$JP/tiles/3/10/0/0.jpeg"
+run "$STATE/jpeg.env" --delete
+expect "y.jpeg, second run with --delete: nothing uploaded or deleted" \
+	"$RC/$(field uploaded)/$(field deleted)/$(field skipped)" "0/0/0/$((NJP - 1))"
+expect "  0.jpg is still in the bucket" "$(listing jpeg | grep -c '^tiles/3/10/0/0\.jpg ')" 1
+# what an older astropixel-sync left: a .jpeg object the server never reads
+curl -s -o /dev/null --max-time 10 -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: image/jpeg' \
+	--data-binary @"$JP/tiles/3/10/0/0.jpeg" "$SURL/jpeg/tiles/3/10/0/0.jpeg"
+run "$STATE/jpeg.env" --delete
+expect "  a stale 0.jpeg object is deleted by --delete, 0.jpg kept" \
+	"$RC/$(field deleted)/$(listing jpeg | grep -c '^tiles/3/10/0/0\.jpeg ')/$(listing jpeg | grep -c '^tiles/3/10/0/0\.jpg ')" "0/1/0/1"
+
 # ---- credentials and configuration ---------------------------------------------------------------
 cp "$DATA/tiles/1/10/0/1.jpg" "$DATA/tiles/1/10/1/1.jpg"	# a pending change
 before=$(listing tiles)
@@ -216,6 +253,11 @@ expect_match "no secret: exit 2 naming AWS_SECRET_ACCESS_KEY" "$RC $ERR" '^2 .*A
 senv nosuchbucket "$DATA" > "$STATE/nsb.env"
 run "$STATE/nsb.env"
 expect_match "missing bucket: exit 1 naming AWS_BUCKET_NAME" "$RC $ERR" '^1 .*no such bucket.*AWS_BUCKET_NAME'
+cp "$STATE/tiles.env" "$STATE/notls.env"
+echo S3_VERIFY_TLS=false >> "$STATE/notls.env"
+run "$STATE/notls.env" --quiet --dry-run 2
+expect_match "S3_VERIFY_TLS=false: a warning that the certificate is not verified, even with --quiet" \
+	"$ERR" '^astropixel-sync: warning: S3_VERIFY_TLS=false: the TLS certificate of S3_ENDPOINT_URL is NOT verified'
 run "$STATE/tiles.env" --workers 0
 expect "--workers 0: usage error" "$RC" 2
 run "$STATE/tiles.env" 42
