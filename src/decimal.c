@@ -18,7 +18,7 @@ enum ap_err dec_parse_u64(const char *s, size_t len, uint64_t max, unsigned flag
 		if (d > 9)
 			return AP_ERR_BAD_REQUEST;
 		/* v * 10 + d <= max, without overflowing */
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return AP_ERR_BAD_REQUEST;
 		v = v * 10 + d;
 	}
