@@ -6,6 +6,7 @@
  * dataset's state is never told to a stranger.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -14,12 +15,17 @@
 #include "batch.h"
 #include "cache.h"
 #include "catalog.h"
+#include "clock.h"
 #include "control.h"
+#include "ev.h"
 #include "route.h"
 #include "store.h"
 #include "tilekey.h"
 
 #define PREFLIGHT_MAX_AGE 86400
+/* api_handle() waits at most this long: longer than every storage deadline
+ * a request can meet (three formats, a metadata read, a batch). */
+#define API_SYNC_WAIT_MAX_MS (20 * 60 * 1000)
 
 void api_cors(const struct app *a, struct response *res)
 {
@@ -73,36 +79,41 @@ static void cache_control(const struct app *a, const struct dataset *d, struct r
 				a->cfg.private_max_age_s);
 }
 
-static enum ap_err handle_tile(struct app *a, struct request *req, const struct route *rt,
-			       const struct dataset *d, struct response *res)
+/* ---- finishing -------------------------------------------------------------- */
+
+static void finish(struct call *c, enum ap_err e)
 {
-	struct tile *t = NULL;
-	enum tile_source src;
-	enum ap_err e;
+	struct response *res = c->res;
+
+	c->waiting = false;
+	if (e)
+		response_error(res, c->req, e);
+	if (res->headers_overflow) {
+		/* a bug, not input: headers are built from bounded values */
+		response_free(res);
+		response_init(res);
+		response_error(res, c->req, AP_ERR_INTERNAL);
+	}
+	if (c->req->method == M_HEAD)
+		res->no_body = true;	/* every endpoint, errors included */
+	c->done(c);	/* last: it may free c */
+}
+
+/* ---- the single tile ------------------------------------------------------------ */
+
+static enum ap_err tile_answer(struct call *c, struct tile *t, enum tile_source src)
+{
+	struct request *req = c->req;
+	struct response *res = c->res;
 	int fmt;
 
-	if (!dataset_has_tile(d, &rt->tile))
-		return request_fail(req, AP_ERR_NOT_FOUND, "tile %u/%u/%u is outside dataset %u "
-				    "(zoom %u..%u)", (unsigned)rt->tile.z, rt->tile.x, rt->tile.y,
-				    d->id, (unsigned)d->min_zoom, (unsigned)d->max_zoom);
-	e = store_get_tile(a->store, &rt->tile, &t, &src);
-	cache_note(a->cache, src == SRC_MEMORY);
-	if (e == AP_ERR_NOT_FOUND)
-		return request_fail(req, e, "tile %u/%u/%u not found in dataset %u",
-				    (unsigned)rt->tile.z, rt->tile.x, rt->tile.y, d->id);
-	if (e == AP_ERR_TIMEOUT)
-		return request_fail(req, e, "storage timed out and no local copy exists");
-	if (e == AP_ERR_STORAGE)
-		return request_fail(req, e, "storage failed and no local copy exists");
-	if (e)
-		return e;
 	res->pin = t;
 	fmt = tk_sniff(t->data, t->len);
 	if (fmt < 0)
 		fmt = t->key.fmt;
 	response_header(res, "Content-Type", "%s", tk_fmt_mime((enum tile_fmt)fmt));
 	response_header(res, "ETag", "%s", t->etag);
-	cache_control(a, d, res);
+	cache_control(c->a, &c->ds, res);
 	response_header(res, "X-Tile-Source", "%s", tile_source_name(src));
 	if (req->if_none_match && etag_matches(req->if_none_match, t->etag)) {
 		res->status = 304;
@@ -116,63 +127,180 @@ static enum ap_err handle_tile(struct app *a, struct request *req, const struct 
 	return AP_OK;
 }
 
-static enum ap_err dispatch(struct app *a, struct request *req, struct response *res)
+static void on_tile(struct lookup *lk, void *ud)
 {
-	struct dataset ds, *d = &ds;
-	char why[CATALOG_REASON_MAX + 32];
-	struct route rt;
-	enum ap_err e;
+	struct call *c = ud;
+	const struct tilekey *k = &c->rt.tile;
+	enum ap_err e = lk->err;
 
-	e = route_match(req, &rt);
-	if (e)
-		return e;
-	if (req->method == M_OPTIONS) {
-		res->status = 204;
-		response_header(res, "Allow", "%s", route_allow(rt.kind));
-		response_header(res, "Access-Control-Allow-Methods", "%s", route_allow(rt.kind));
-		response_header(res, "Access-Control-Allow-Headers", "Authorization, If-None-Match");
-		response_header(res, "Access-Control-Max-Age", "%d", PREFLIGHT_MAX_AGE);
-		return AP_OK;
-	}
-	if (rt.kind == R_HEALTH)
-		return control_health(a, res);
-	e = catalog_get(a->catalog, rt.dataset, d, why, sizeof(why));
+	cache_note(c->a->cache, lk->src == SRC_MEMORY);
 	if (e == AP_ERR_NOT_FOUND)
-		return request_fail(req, e, "dataset %u not found", rt.dataset);
+		e = request_fail(c->req, e, "tile %u/%u/%u not found in dataset %u", (unsigned)k->z,
+				 k->x, k->y, c->ds.id);
+	else if (e == AP_ERR_TIMEOUT)
+		e = request_fail(c->req, e, "storage timed out and no local copy exists");
+	else if (e == AP_ERR_STORAGE)
+		e = request_fail(c->req, e, "storage failed and no local copy exists");
+	else if (!e)
+		e = tile_answer(c, lk->tile, lk->src);
 	if (e)
-		return request_fail(req, e, "dataset %u: %s", rt.dataset, why);
-	e = access_check(&a->cfg, req, d, rt.kind == R_CLEAR ? NEED_OWNER : NEED_READ, time(NULL));
-	if (e)
-		return e;
-	if (d->status != DS_COMPLETED && rt.kind != R_CLEAR && rt.kind != R_STATS)
-		return request_fail(req, AP_ERR_NOT_READY, "dataset %u is not ready (status: %s)",
-				    d->id, ds_status_name(d->status));
-	switch (rt.kind) {
-	case R_TILE: return handle_tile(a, req, &rt, d, res);
-	case R_BATCH: return batch_handle(a, req, d, res);
-	case R_STATS: return control_stats(a, d, res);
-	case R_CLEAR: return control_clear(a, d, res);
-	case R_PREFETCH: return control_prefetch(a, req, d, res);
+		tile_unref(lk->tile);
+	lk->tile = NULL;
+	finish(c, e);
+}
+
+static void tile_start(struct call *c)
+{
+	const struct tilekey *k = &c->rt.tile;
+	const struct dataset *d = &c->ds;
+
+	if (!dataset_has_tile(d, k)) {
+		finish(c, request_fail(c->req, AP_ERR_NOT_FOUND, "tile %u/%u/%u is outside dataset %u "
+				       "(zoom %u..%u)", (unsigned)k->z, k->x, k->y, d->id,
+				       (unsigned)d->min_zoom, (unsigned)d->max_zoom));
+		return;
+	}
+	memset(&c->lk, 0, sizeof(c->lk));
+	c->lk.want = *k;
+	c->lk.done = on_tile;
+	c->lk.ud = c;
+	c->waiting = true;
+	store_lookup_start(c->a->store, &c->lk);
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static void on_batch_done(void *ud, enum ap_err e)
+{
+	struct call *c = ud;
+
+	c->batch = NULL;
+	finish(c, e);
+}
+
+/* The dataset is known: access, readiness, then the endpoint. */
+static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
+{
+	struct call *c = ud;
+	struct app *a = c->a;
+	const struct dataset *d = &c->ds;
+	enum route_kind kind = c->rt.kind;
+
+	(void)w;
+	c->waiting = false;
+	if (e == AP_ERR_NOT_FOUND)
+		e = request_fail(c->req, e, "dataset %u not found", c->rt.dataset);
+	else if (e)
+		e = request_fail(c->req, e, "dataset %u: %s", c->rt.dataset, c->why);
+	if (!e)
+		e = access_check(&a->cfg, c->req, d, kind == R_CLEAR ? NEED_OWNER : NEED_READ, time(NULL));
+	if (!e && d->status != DS_COMPLETED && kind != R_CLEAR && kind != R_STATS)
+		e = request_fail(c->req, AP_ERR_NOT_READY, "dataset %u is not ready (status: %s)",
+				 d->id, ds_status_name(d->status));
+	if (e) {
+		finish(c, e);
+		return;
+	}
+	switch (kind) {
+	case R_TILE: tile_start(c); return;
+	case R_BATCH:
+		c->waiting = true;
+		batch_start(a, c->req, c->res, d, on_batch_done, c, &c->batch);
+		return;
+	case R_STATS: finish(c, control_stats(a, d, c->res)); return;
+	case R_CLEAR: finish(c, control_clear(a, d, c->res)); return;
+	case R_PREFETCH: finish(c, control_prefetch(a, c->req, d, c->res)); return;
 	case R_HEALTH: break;
 	}
-	return AP_ERR_INTERNAL;
+	finish(c, AP_ERR_INTERNAL);
+}
+
+static void preflight(struct call *c)
+{
+	struct response *res = c->res;
+
+	res->status = 204;
+	response_header(res, "Allow", "%s", route_allow(c->rt.kind));
+	response_header(res, "Access-Control-Allow-Methods", "%s", route_allow(c->rt.kind));
+	response_header(res, "Access-Control-Allow-Headers", "Authorization, If-None-Match");
+	response_header(res, "Access-Control-Max-Age", "%d", PREFLIGHT_MAX_AGE);
+}
+
+void api_start(struct call *c)
+{
+	struct app *a = c->a;
+	enum ap_err e;
+
+	c->waiting = false;
+	c->batch = NULL;
+	c->why[0] = '\0';
+	cache_sync(a->cache);
+	api_cors(a, c->res);
+	e = route_match(c->req, &c->rt);
+	if (e || c->req->method == M_OPTIONS) {
+		if (!e)
+			preflight(c);
+		finish(c, e);
+		return;
+	}
+	if (c->rt.kind == R_HEALTH) {
+		finish(c, control_health(a, c->res));
+		return;
+	}
+	c->cw.out = &c->ds;
+	c->cw.why = c->why;
+	c->cw.whylen = sizeof(c->why);
+	c->cw.done = on_dataset;
+	c->cw.ud = c;
+	c->waiting = true;
+	catalog_get(a->catalog, c->rt.dataset, &c->cw);
+}
+
+void api_cancel(struct call *c)
+{
+	if (!c->waiting)
+		return;
+	c->waiting = false;
+	if (c->batch) {
+		batch_cancel(c->batch);
+		c->batch = NULL;
+	} else if (c->cw.f) {
+		catalog_cancel(&c->cw);
+	} else {
+		store_lookup_cancel(&c->lk);
+	}
+}
+
+/* ---- one request, synchronously ------------------------------------------------------ */
+
+static void sync_done(struct call *c)
+{
+	*(bool *)c->ud = true;
 }
 
 void api_handle(struct app *a, struct request *req, struct response *res)
 {
-	enum ap_err e;
+	struct call *c = calloc(1, sizeof(*c));
+	bool done = false;
+	long long until = clock_ms() + API_SYNC_WAIT_MAX_MS;
 
-	cache_sync(a->cache);
-	api_cors(a, res);
-	e = dispatch(a, req, res);
-	if (e)
-		response_error(res, req, e);
-	if (res->headers_overflow) {
-		/* a bug, not input: headers are built from bounded values */
-		response_free(res);
-		response_init(res);
-		response_error(res, req, AP_ERR_INTERNAL);
+	if (!c) {
+		response_error(res, req, AP_ERR_NOMEM);
+		return;
 	}
-	if (req->method == M_HEAD)
-		res->no_body = true;	/* every endpoint, errors included */
+	c->a = a;
+	c->req = req;
+	c->res = res;
+	c->done = sync_done;
+	c->ud = &done;
+	api_start(c);
+	while (!done && clock_ms() < until)
+		if (ev_run_once(a->loop, 100) < 0)
+			break;
+	if (!done) {
+		/* the deadlines below should have ended it: a bug, not input */
+		api_cancel(c);
+		response_error(res, req, request_fail(req, AP_ERR_TIMEOUT, "no answer in time"));
+	}
+	free(c);
 }

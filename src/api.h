@@ -3,15 +3,50 @@
  * single-tile endpoint (batch.h holds the batch, control.h health, stats,
  * clear and prefetch). Every error leaves through response_error(), the
  * one place statuses and JSON details are made.
+ *
+ * A struct call is one request being answered. api_start() answers at once
+ * what memory can answer (a cached tile, health, an error) and otherwise
+ * parks the call on what it waits for (metadata, a tile walk, a batch)
+ * while the process serves other requests; call->done runs exactly once
+ * when the response is ready, possibly before api_start() returns, unless
+ * api_cancel() comes first (the client went away: what is in flight goes
+ * on and still fills the caches).
  */
 #ifndef AP_API_H
 #define AP_API_H
 
 #include "app.h"
+#include "catalog.h"
+#include "dataset.h"
 #include "request.h"
 #include "response.h"
+#include "route.h"
+#include "store.h"
 
-/* Answers one request; never fails: errors become error responses. */
+struct batch;
+
+struct call {
+	/* in */
+	struct app *a;
+	struct request *req;
+	struct response *res;	/* response_init()ed by the caller */
+	void (*done)(struct call *c);
+	void *ud;
+	/* private */
+	struct route rt;
+	struct dataset ds;
+	struct catalog_wait cw;
+	struct lookup lk;
+	struct batch *batch;
+	char why[CATALOG_REASON_MAX + 32];
+	bool waiting;		/* parked on cw, lk or batch */
+};
+
+void api_start(struct call *c);
+void api_cancel(struct call *c);
+/* One request, answered before it returns (drives the event loop while
+ * it waits): --request mode, tests, the fuzzer. Never fails: errors become
+ * error responses. */
 void api_handle(struct app *a, struct request *req, struct response *res);
 /* Adds the CORS headers (used by every endpoint). */
 void api_cors(const struct app *a, struct response *res);

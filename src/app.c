@@ -10,17 +10,22 @@
 #include "cache.h"
 #include "catalog.h"
 #include "engine.h"
+#include "ev.h"
 #include "generation.h"
 #include "log.h"
 #include "prefetch.h"
 #include "shm.h"
 #include "store.h"
 
-static enum ap_err fetch_meta(void *ud, const char *key, struct buf *out)
+static void meta_start(void *ud, struct objget *o)
 {
-	struct app *a = ud;
+	store_object_start(((struct app *)ud)->store, o);
+}
 
-	return store_get_object(a->store, key, META_MAX_BYTES, out);
+static void meta_cancel(void *ud, struct objget *o)
+{
+	(void)ud;
+	store_object_cancel(o);
 }
 
 /* Processes of one pool share storage settings, so a name derived from them
@@ -101,6 +106,8 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		return e;
 	log_set_level((enum log_level)log_parse_level(a->cfg.log_level));
 
+	if (ev_new(&a->loop))
+		goto nomem;
 	e = open_generations(a, why, whylen);
 	if (e)
 		goto fail;
@@ -116,7 +123,7 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		struct engine_opts o;
 
 		app_engine_opts(&a->cfg, &o);
-		e = engine_new(&o, &a->engine);
+		e = engine_new_on(&o, a->loop, &a->engine);
 		if (e) {
 			snprintf(why, whylen, "cannot initialise libcurl");
 			goto fail;
@@ -133,7 +140,7 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot set up storage");
 		goto fail;
 	}
-	a->catalog = catalog_new(a->cfg.metadata_ttl_s, a->gens, fetch_meta, a);
+	a->catalog = catalog_new(a->cfg.metadata_ttl_s, a->gens, meta_start, meta_cancel, a);
 	if (!a->catalog)
 		goto nomem;
 	e = prefetch_new(&a->cfg, a->store, a->cache, &a->prefetch);
@@ -159,6 +166,7 @@ void app_free(struct app *a)
 		cache_free(a->cache);
 	if (a->gens)
 		gen_close(a->gens);
+	ev_free(a->loop);
 	config_free(&a->cfg);
 	memset(a, 0, sizeof(*a));
 }

@@ -18,6 +18,7 @@ struct app {
 	struct store *store;
 	struct catalog *catalog;
 	struct prefetch *prefetch;
+	struct ev_loop *loop;	/* the one event loop of the process (ev.h) */
 	time_t started;
 	/* the front's counters (server.c writes, health reads) */
 	unsigned long long conns_accepted, requests_served;

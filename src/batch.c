@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "config.h"
 #include "engine.h"
+#include "ev.h"
 #include "prefetch.h"
 #include "store.h"
 
@@ -30,7 +31,7 @@ struct batch_job {
 	struct lookup lk;
 	struct tile *tile;
 	bool pending;
-	unsigned *npending;
+	struct batch *b;
 };
 
 struct entry {
@@ -40,11 +41,19 @@ struct entry {
 };
 
 struct batch {
+	struct app *a;
+	struct request *req;
+	struct response *res;
+	const struct dataset *d;
+	void (*done)(void *ud, enum ap_err e);
+	void *ud;
+	struct ev_timer deadline;
 	struct entry *ents;
 	size_t n, cap;
 	uint32_t *spec_set;		/* entry index + 1, 0: empty */
 	size_t set_mask;
 	bool prefetch;
+	bool starting;			/* inside start_jobs: do not complete yet */
 	struct batch_job *jobs;
 	size_t njobs;
 	unsigned npending;
@@ -201,14 +210,18 @@ static enum ap_err make_jobs(struct batch *b, const struct dataset *d)
 	return AP_OK;
 }
 
+static void complete(struct batch *b);
+
 static void on_job_done(struct lookup *lk, void *ud)
 {
 	struct batch_job *j = ud;
+	struct batch *b = j->b;
 
 	j->tile = lk->tile;	/* NULL when not found or failed */
 	lk->tile = NULL;
 	j->pending = false;
-	(*j->npending)--;
+	if (--b->npending == 0 && !b->starting)
+		complete(b);
 }
 
 /* Hits first, so that the misses' fetches cannot evict them. */
@@ -228,7 +241,7 @@ static void start_jobs(struct batch *b, struct app *a)
 			continue;
 		}
 		job->pending = true;
-		job->npending = &b->npending;
+		job->b = b;
 		job->lk.want = job->key;
 		job->lk.done = on_job_done;
 		job->lk.ud = job;
@@ -238,21 +251,16 @@ static void start_jobs(struct batch *b, struct app *a)
 	}
 }
 
-static void wait_jobs(struct batch *b, struct app *a)
+/* Lookups still running give up their tiles (null, missing); their walks
+ * go on and still fill the cache. */
+static void stop_jobs(struct batch *b)
 {
-	long long deadline = clock_ms() + a->cfg.batch_timeout_ms;
-
-	while (b->npending > 0) {
-		long long left = deadline - clock_ms();
-		if (left <= 0)
-			break;
-		engine_run(store_engine(a->store), (int)(left < 1000 ? left : 1000), NULL, 0);
-	}
 	for (size_t j = 0; j < b->njobs; j++)
 		if (b->jobs[j].pending) {
 			store_lookup_cancel(&b->jobs[j].lk);
 			b->jobs[j].pending = false;
 		}
+	b->npending = 0;
 }
 
 static enum ap_err write_tiles(struct batch *b, struct buf *out)
@@ -382,37 +390,83 @@ static void prefetch_around(struct app *a, const struct dataset *d, const struct
 
 static void batch_free(struct batch *b)
 {
+	ev_timer_stop(b->a->loop, &b->deadline);
+	stop_jobs(b);
 	for (size_t j = 0; j < b->njobs; j++)
 		tile_unref(b->jobs[j].tile);
 	free(b->jobs);
 	free(b->ents);
 	free(b->spec_set);
+	free(b);
 }
 
-enum ap_err batch_handle(struct app *a, struct request *req, const struct dataset *d,
-			 struct response *res)
+/* Every job is done, or the deadline passed: the answer, then the caller. */
+static void complete(struct batch *b)
 {
-	struct batch b;
+	void (*done)(void *, enum ap_err) = b->done;
+	void *ud = b->ud;
 	struct buf out;
 	enum ap_err e;
 
-	memset(&b, 0, sizeof(b));
+	stop_jobs(b);
 	buf_init(&out, BATCH_RESPONSE_MAX + 64 * 1024);
-	e = parse_entries(&b, a, req);
-	if (!e)
-		e = make_jobs(&b, d);
+	e = write_json(b->a, b->d, b, &out);
 	if (!e) {
-		start_jobs(&b, a);
-		wait_jobs(&b, a);
-		e = write_json(a, d, &b, &out);
+		response_header(b->res, "Cache-Control", "no-store");
+		response_json(b->res, 200, &out);
+		if (b->prefetch)
+			prefetch_around(b->a, b->d, b);
 	}
-	if (!e) {
-		response_header(res, "Cache-Control", "no-store");
-		response_json(res, 200, &out);
-		if (b.prefetch)
-			prefetch_around(a, d, &b);
-	}
-	batch_free(&b);
 	buf_free(&out);
-	return e;
+	batch_free(b);
+	done(ud, e);
+}
+
+static void on_deadline(struct ev_timer *t)
+{
+	complete(t->ud);
+}
+
+void batch_start(struct app *a, struct request *req, struct response *res,
+		 const struct dataset *d, void (*done)(void *ud, enum ap_err e), void *ud,
+		 struct batch **out)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	enum ap_err e;
+
+	*out = NULL;
+	if (!b) {
+		done(ud, AP_ERR_NOMEM);
+		return;
+	}
+	b->a = a;
+	b->req = req;
+	b->res = res;
+	b->d = d;
+	b->done = done;
+	b->ud = ud;
+	e = parse_entries(b, a, req);
+	if (!e)
+		e = make_jobs(b, d);
+	if (!e)
+		e = ev_timer_start(a->loop, &b->deadline, a->cfg.batch_timeout_ms, on_deadline, b);
+	if (e) {
+		batch_free(b);
+		done(ud, e);
+		return;
+	}
+	b->starting = true;
+	start_jobs(b, a);
+	b->starting = false;
+	if (b->npending == 0) {
+		complete(b);
+		return;
+	}
+	*out = b;
+}
+
+void batch_cancel(struct batch *b)
+{
+	if (b)
+		batch_free(b);
 }

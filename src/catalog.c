@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "catalog.h"
+#include "store.h"
 #include "generation.h"
 #include "log.h"
 
@@ -36,12 +37,25 @@ struct pool {
 	struct centry *free;		/* forgotten entries, linked by next */
 };
 
+/* One read of metadata in flight, and who waits for it. */
+struct cfetch {
+	struct catalog *c;
+	uint32_t id;
+	uint64_t gen;			/* the dataset's generation when it started */
+	struct objget og;
+	struct catalog_wait *waiters;
+	struct cfetch *next;
+};
+
 struct catalog {
 	long ttl_s;
 	struct gen_map *gens;
-	meta_fetch_fn fetch;
+	meta_start_fn start;
+	meta_cancel_fn cancel;
 	void *ud;
 	bool saw_private;
+	struct cfetch *fetches;
+	unsigned nfetches;
 	struct centry *buckets[CATALOG_BUCKETS];
 	struct pool known, negative;
 };
@@ -54,7 +68,8 @@ static bool pool_init(struct pool *p, size_t cap)
 	return p->entries != NULL;
 }
 
-struct catalog *catalog_new(long ttl_s, struct gen_map *gens, meta_fetch_fn fetch, void *ud)
+struct catalog *catalog_new(long ttl_s, struct gen_map *gens, meta_start_fn start,
+			    meta_cancel_fn cancel, void *ud)
 {
 	struct catalog *c = calloc(1, sizeof(*c));
 
@@ -62,7 +77,8 @@ struct catalog *catalog_new(long ttl_s, struct gen_map *gens, meta_fetch_fn fetc
 		return NULL;
 	c->ttl_s = ttl_s;
 	c->gens = gens;
-	c->fetch = fetch;
+	c->start = start;
+	c->cancel = cancel;
 	c->ud = ud;
 	if (!pool_init(&c->known, CATALOG_DATASETS_MAX) ||
 	    !pool_init(&c->negative, CATALOG_NEGATIVE_MAX)) {
@@ -76,6 +92,13 @@ void catalog_free(struct catalog *c)
 {
 	if (!c)
 		return;
+	while (c->fetches) {
+		struct cfetch *f = c->fetches;
+
+		c->fetches = f->next;
+		c->cancel(c->ud, &f->og);
+		free(f);
+	}
 	free(c->known.entries);
 	free(c->negative.entries);
 	free(c);
@@ -218,38 +241,29 @@ static struct centry *remember(struct catalog *c, uint32_t id, enum entry_kind k
 	return e;
 }
 
-/* Reads and validates the metadata of id: a new entry, or NULL with the
- * error of a storage failure (which is not remembered). */
-static struct centry *load(struct catalog *c, uint32_t id, time_t now, uint64_t gen,
-			   enum ap_err *err)
+/* Turns what storage answered into an entry, or NULL for a storage
+ * failure (which is not remembered; *err says which). */
+static struct centry *learn(struct catalog *c, uint32_t id, enum ap_err fe, struct buf *b,
+			    time_t now, uint64_t gen, enum ap_err *err)
 {
-	char key[64], why[CATALOG_REASON_MAX];
+	char why[CATALOG_REASON_MAX];
 	struct dataset ds;
 	struct centry *e;
-	struct buf b;
-	enum ap_err fe;
 
-	snprintf(key, sizeof(key), "metadata/datasets/%u.json", id);
-	buf_init(&b, META_MAX_BYTES);
-	fe = c->fetch(c->ud, key, &b);
 	if (fe == AP_ERR_TOO_LARGE) {
 		snprintf(why, sizeof(why), "larger than %d bytes", META_MAX_BYTES);
 	} else if (fe == AP_ERR_NOT_FOUND) {
-		buf_free(&b);
 		return remember(c, id, ENT_MISSING, now, gen);
 	} else if (fe) {
-		buf_free(&b);
 		*err = fe == AP_ERR_TIMEOUT ? AP_ERR_TIMEOUT : AP_ERR_STORAGE;
 		return NULL;
-	} else if (dataset_parse(b.data ? b.data : "", b.len, id, &ds, why, sizeof(why)) == AP_OK) {
-		buf_free(&b);
+	} else if (dataset_parse(b->data ? b->data : "", b->len, id, &ds, why, sizeof(why)) == AP_OK) {
 		e = remember(c, id, ENT_DATASET, now, gen);
 		e->ds = ds;
 		if (!ds.is_demo)
 			c->saw_private = true;
 		return e;
 	}
-	buf_free(&b);
 	/* once per TTL: the entry answers every request until then */
 	log_error("dataset %u: invalid metadata (%s): answered 502 for %ld s", id, why, c->ttl_s);
 	e = remember(c, id, ENT_INVALID, now, gen);
@@ -257,35 +271,144 @@ static struct centry *load(struct catalog *c, uint32_t id, time_t now, uint64_t 
 	return e;
 }
 
-enum ap_err catalog_get(struct catalog *c, uint32_t id, struct dataset *out, char *why,
-			size_t whylen)
+static void deliver(struct catalog_wait *w, enum ap_err e)
+{
+	w->done(w, e, w->ud);
+}
+
+static void answer_wait(struct catalog_wait *w, const struct centry *e)
+{
+	deliver(w, answer(e, w->out, w->why, w->whylen));
+}
+
+/* ---- fetches ------------------------------------------------------------------------ */
+
+static struct cfetch *find_fetch(struct catalog *c, uint32_t id)
+{
+	for (struct cfetch *f = c->fetches; f; f = f->next)
+		if (f->id == id)
+			return f;
+	return NULL;
+}
+
+static void fetch_unlink(struct catalog *c, struct cfetch *f)
+{
+	struct cfetch **pp = &c->fetches;
+
+	while (*pp != f)
+		pp = &(*pp)->next;
+	*pp = f->next;
+	c->nfetches--;
+}
+
+static void on_fetched(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
+{
+	struct cfetch *f = ud;
+	struct catalog *c = f->c;
+	uint64_t gen = c->gens ? gen_get(c->gens, f->id) : 0;
+	struct centry *old = find(c, f->id), *e = NULL;
+	enum ap_err err = AP_OK;
+
+	(void)o;
+	fetch_unlink(c, f);
+	/* a clear during the fetch: what it read may be older than the clear */
+	if (gen == f->gen)
+		e = learn(c, f->id, fe, b, time(NULL), gen, &err);
+	else
+		err = AP_ERR_STORAGE;
+	if (!e && old && old->kind == ENT_DATASET && old->gen == gen && find(c, f->id) == old)
+		e = old;	/* storage failed: what it said last beats an error */
+	while (f->waiters) {
+		struct catalog_wait *w = f->waiters;
+
+		f->waiters = w->next;
+		w->f = NULL;
+		if (e)
+			answer_wait(w, e);
+		else {
+			if (w->why)
+				snprintf(w->why, w->whylen, "metadata could not be read from storage");
+			deliver(w, err);
+		}
+	}
+	free(f);
+}
+
+/* A new read of the metadata of id, not started yet; NULL at the limit. */
+static struct cfetch *new_fetch(struct catalog *c, uint32_t id, uint64_t gen)
+{
+	struct cfetch *f;
+
+	if (c->nfetches >= CATALOG_FETCHES_MAX || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	f->c = c;
+	f->id = id;
+	f->gen = gen;
+	snprintf(f->og.key, sizeof(f->og.key), "metadata/datasets/%u.json", id);
+	f->og.max = META_MAX_BYTES;
+	f->og.done = on_fetched;
+	f->og.ud = f;
+	f->next = c->fetches;
+	c->fetches = f;
+	c->nfetches++;
+	return f;
+}
+
+void catalog_get(struct catalog *c, uint32_t id, struct catalog_wait *w)
 {
 	time_t now = time(NULL);
 	uint64_t gen = c->gens ? gen_get(c->gens, id) : 0;
 	struct centry *e = find(c, id);
-	enum ap_err err = AP_OK;
+	struct cfetch *f;
 
-	if (e && fresh(c, e, now, gen)) {
+	w->f = NULL;
+	w->next = NULL;
+	if (e && e->gen == gen) {
 		struct pool *p = pool_of(c, e);
 
 		lru_unlink(p, e);
 		lru_front(p, e);
-		return answer(e, out, why, whylen);
-	}
-	{
-		struct centry *old = e && e->gen == gen ? e : NULL;
-
-		e = load(c, id, now, gen, &err);
-		if (!e && old && find(c, id) == old) {
-			/* storage failed: what it said last is still better than an
-			 * error; the next request asks again */
-			return answer(old, out, why, whylen);
+		if (fresh(c, e, now, gen)) {
+			answer_wait(w, e);
+			return;
+		}
+		if (e->kind == ENT_DATASET) {
+			/* stale: answer now, refresh behind it, never make it wait */
+			answer_wait(w, e);
+			if (!find_fetch(c, id) && (f = new_fetch(c, id, gen)))
+				c->start(c->ud, &f->og);
+			return;
 		}
 	}
-	if (!e) {
-		if (why)
-			snprintf(why, whylen, "metadata could not be read from storage");
-		return err;
+	f = find_fetch(c, id);
+	if (f) {
+		w->f = f;
+		w->next = f->waiters;
+		f->waiters = w;
+		return;
 	}
-	return answer(e, out, why, whylen);
+	f = new_fetch(c, id, gen);
+	if (!f) {
+		if (w->why)
+			snprintf(w->why, w->whylen, "too many metadata reads in flight");
+		deliver(w, AP_ERR_NOMEM);
+		return;
+	}
+	w->f = f;
+	f->waiters = w;
+	c->start(c->ud, &f->og);	/* may complete at once, and call w */
+}
+
+void catalog_cancel(struct catalog_wait *w)
+{
+	struct catalog_wait **pp;
+
+	if (!w->f)
+		return;
+	/* the read goes on: what it learns is remembered for the next request */
+	for (pp = &w->f->waiters; *pp && *pp != w; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = w->next;
+	w->f = NULL;
 }

@@ -11,6 +11,13 @@
  * on each get). Invalid metadata is logged once when it is read, so once
  * per TTL per process, not once per request. Storage failures are not
  * remembered: the next request asks again.
+ *
+ * Asynchronous: a get the map can answer completes at once; otherwise it
+ * waits for the one read of that id in flight (reads are coalesced: many
+ * requests for a dataset cost one metadata GET). A known dataset past its
+ * TTL is answered at once from what was read before while a refresh runs
+ * behind it, so a hot dataset's requests never wait on a metadata read; a
+ * read that fails leaves the old metadata in use.
  */
 #ifndef AP_CATALOG_H
 #define AP_CATALOG_H
@@ -25,19 +32,39 @@
 #define CATALOG_DATASETS_MAX 1024	/* known datasets remembered per process */
 #define CATALOG_NEGATIVE_MAX 1024	/* unknown or invalid ids remembered */
 #define CATALOG_REASON_MAX 160
+#define CATALOG_FETCHES_MAX 256		/* metadata reads in flight at most */
 
-/* Fetches the raw JSON of key into out; returns AP_ERR_NOT_FOUND if absent. */
-typedef enum ap_err (*meta_fetch_fn)(void *ud, const char *key, struct buf *out);
+struct objget;
+/* Reads an object as store_object_start() does (store.h); cancel stops one. */
+typedef void (*meta_start_fn)(void *ud, struct objget *o);
+typedef void (*meta_cancel_fn)(void *ud, struct objget *o);
 
 struct catalog;
 struct gen_map;
+struct cfetch;
+
+struct catalog_wait {
+	/* in */
+	struct dataset *out;	/* filled on AP_OK */
+	char *why;		/* a reason on 502 (may be NULL) */
+	size_t whylen;
+	void (*done)(struct catalog_wait *w, enum ap_err e, void *ud);
+	void *ud;
+	/* private */
+	struct cfetch *f;
+	struct catalog_wait *next;
+};
+
 /* gens may be NULL (no clears from other processes). */
-struct catalog *catalog_new(long ttl_s, struct gen_map *gens, meta_fetch_fn fetch, void *ud);
+struct catalog *catalog_new(long ttl_s, struct gen_map *gens, meta_start_fn start,
+			    meta_cancel_fn cancel, void *ud);
 void catalog_free(struct catalog *c);
-/* Copies the dataset into out, or returns 404 (unknown), 502 (invalid or
- * storage failed; why says which) or 504. why may be NULL. */
-enum ap_err catalog_get(struct catalog *c, uint32_t id, struct dataset *out, char *why,
-			size_t whylen) AP_WARN_UNUSED;
+/* w->done runs once (possibly before this returns) with AP_OK, 404
+ * (unknown), 502 (invalid or storage failed; why says which), 504, or 503
+ * (too many reads in flight). */
+void catalog_get(struct catalog *c, uint32_t id, struct catalog_wait *w);
+/* w no longer waits; done will not run. */
+void catalog_cancel(struct catalog_wait *w);
 void catalog_drop(struct catalog *c, uint32_t id);
 /* Has a private (not is_demo) dataset been loaded? (health, R2_PUBLIC_URL) */
 bool catalog_saw_private(const struct catalog *c);

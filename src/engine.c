@@ -14,6 +14,13 @@
  * known), so without this a 100-tile batch on a 50-stream connection opens
  * 51 TLS connections. With it, a process uses one connection to an HTTP/2
  * origin, and up to max_streams to an HTTP/1.1 one.
+ *
+ * Driving: libcurl's multi_socket API on the process's event loop (ev.h).
+ * libcurl says which sockets to watch (on_socket) and when to wake
+ * (on_curl_timer); the loop calls back when they are ready, and only then
+ * does libcurl work, on exactly those sockets, with no scan of every
+ * transfer. The engine's own timer (wake) covers what libcurl does not
+ * know: backoff ends and deadlines of transfers waiting for a slot.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +32,7 @@
 #include "engine.h"
 #include "clock.h"
 #include "decimal.h"
+#include "ev.h"
 #include "log.h"
 
 enum xstate { X_RUNNING, X_WAITING };
@@ -52,10 +60,22 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A socket libcurl asked us to watch. */
+struct esock {
+	struct ev_io io;
+	struct engine *e;
+	curl_socket_t fd;
+	struct esock *prev, *next;	/* the engine's sockets */
+};
+
 struct engine {
 	CURLM *multi;
 	CURLSH *share;
 	struct engine_opts o;
+	struct ev_loop *loop;
+	bool own_loop;
+	struct ev_timer curl_timer, wake;
+	struct esock *socks;
 	struct xfer *head, *tail;	/* oldest first */
 	unsigned active;	/* on the list */
 	unsigned in_multi;	/* RUNNING */
@@ -75,13 +95,30 @@ static unsigned long long rnd(struct engine *e)
 	return e->rng * 2685821657736338717ULL;
 }
 
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp);
+static void esock_free(struct engine *e, struct esock *s);
+
 enum ap_err engine_new(const struct engine_opts *o, struct engine **out)
+{
+	return engine_new_on(o, NULL, out);
+}
+
+enum ap_err engine_new_on(const struct engine_opts *o, struct ev_loop *loop, struct engine **out)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return AP_ERR_NOMEM;
 	e->o = *o;
+	e->loop = loop;
+	if (!loop) {
+		if (ev_new(&e->loop)) {
+			free(e);
+			return AP_ERR_NOMEM;
+		}
+		e->own_loop = true;
+	}
 	if (e->o.max_background <= 0 || e->o.max_background > e->o.max_streams / ENGINE_BACKGROUND_SHARE)
 		e->o.max_background = e->o.max_streams / ENGINE_BACKGROUND_SHARE;
 	if (e->o.max_background < 1)
@@ -102,8 +139,17 @@ enum ap_err engine_new(const struct engine_opts *o, struct engine **out)
 	curl_multi_setopt(e->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, o->max_streams);
 	if (o->max_total_conns > 0)
 		curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, o->max_total_conns);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
 	*out = e;
 	return AP_OK;
+}
+
+struct ev_loop *engine_loop(const struct engine *e)
+{
+	return e->loop;
 }
 
 static void xfer_unlink(struct engine *e, struct xfer *x)
@@ -154,15 +200,19 @@ void engine_free(struct engine *e)
 	}
 	if (e->multi)
 		curl_multi_cleanup(e->multi);
+	while (e->socks)	/* the ones libcurl did not say goodbye to */
+		esock_free(e, e->socks);
 	if (e->share)
 		curl_share_cleanup(e->share);
+	if (e->loop) {
+		ev_timer_stop(e->loop, &e->curl_timer);
+		ev_timer_stop(e->loop, &e->wake);
+	}
+	if (e->own_loop)
+		ev_free(e->loop);
 	free(e);
 }
 
-unsigned engine_active(const struct engine *e)
-{
-	return e ? e->active : 0;
-}
 
 /* ---- libcurl callbacks ---------------------------------------------------- */
 
@@ -283,6 +333,9 @@ static bool may_start(const struct engine *e, const struct xfer *x)
 	return e->bg_in_multi < (unsigned)e->o.max_background &&
 	       e->in_multi < (unsigned)e->o.max_streams;
 }
+
+static void rearm(struct engine *e);
+static void on_wake(struct ev_timer *t);
 
 /* The request's header lines, plus "Expect:" before a body (no
  * 100-continue round trip). */
@@ -407,9 +460,22 @@ enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done
 		xfer_free(x);
 		return AP_ERR_INTERNAL;
 	}
+	if (x->state == X_WAITING)
+		rearm(e);	/* its deadline while it waits for a slot */
 	if (out)
 		*out = x;
 	return AP_OK;
+}
+
+void engine_foreground(struct engine *e, struct xfer *x)
+{
+	if (!e || !x || !x->background)
+		return;
+	x->background = false;
+	if (x->state == X_RUNNING)
+		e->bg_in_multi--;
+	else if (ev_timer_start(e->loop, &e->wake, 0, on_wake, e))	/* may start now */
+		log_error("engine: cannot arm its timer");
 }
 
 void engine_cancel(struct engine *e, struct xfer *x)
@@ -541,6 +607,7 @@ static void restart_ready(struct engine *e, long long now)
 			snprintf(x->res.error, sizeof(x->res.error),
 				 "timed out waiting for a connection slot");
 			complete(e, x);
+			next = e->head;	/* a callback may have changed the list */
 			continue;
 		}
 		if (!may_start(e, x))
@@ -550,12 +617,13 @@ static void restart_ready(struct engine *e, long long now)
 			x->res.cls = XC_LOCAL;
 			snprintf(x->res.error, sizeof(x->res.error), "cannot restart transfer");
 			complete(e, x);
+			next = e->head;
 		}
 	}
 }
 
-/* When engine_run must look at the wait list again: the next backoff end,
- * or the next deadline of a queued transfer. */
+/* When the wait list must be looked at again: the next backoff end, or the
+ * next deadline of a queued transfer (-1: nothing waits). */
 static long long next_ready(struct engine *e, long long now)
 {
 	long long t = -1, when;
@@ -570,13 +638,25 @@ static long long next_ready(struct engine *e, long long now)
 	return t;
 }
 
-/* Drives the transfers and runs the callbacks of those that finished. */
+static void on_wake(struct ev_timer *t);
+
+/* Arms the wake timer for the wait list (after any change to it). */
+static void rearm(struct engine *e)
+{
+	long long now = now_ms(), t = next_ready(e, now);
+
+	if (t < 0)
+		ev_timer_stop(e->loop, &e->wake);
+	else if (ev_timer_start(e->loop, &e->wake, t - now, on_wake, e))
+		log_error("engine: cannot arm its timer");
+}
+
+/* Runs the callbacks of the transfers libcurl finished. */
 static void collect(struct engine *e)
 {
-	int running, msgs;
+	int msgs;
 	CURLMsg *m;
 
-	curl_multi_perform(e->multi, &running);
 	while ((m = curl_multi_info_read(e->multi, &msgs))) {
 		struct xfer *x = NULL;
 
@@ -586,60 +666,115 @@ static void collect(struct engine *e)
 		if (x)
 			on_finished(e, x, m->data.result);
 	}
+	restart_ready(e, now_ms());
+	rearm(e);
+}
+
+static void on_wake(struct ev_timer *t)
+{
+	struct engine *e = t->ud;
+
+	restart_ready(e, now_ms());
+	rearm(e);
+}
+
+static void act(struct engine *e, curl_socket_t fd, int mask)
+{
+	int running;
+
+	curl_multi_socket_action(e->multi, fd, mask, &running);
+	collect(e);
+}
+
+static void on_io(struct ev_io *w, unsigned events)
+{
+	struct esock *s = w->ud;
+	int mask = (events & EV_READ ? CURL_CSELECT_IN : 0) | (events & EV_WRITE ? CURL_CSELECT_OUT : 0) |
+		   (events & EV_HUP ? CURL_CSELECT_ERR : 0);
+
+	act(s->e, s->fd, mask);
+}
+
+static void on_timer_due(struct ev_timer *t)
+{
+	act(t->ud, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct engine *e = userp;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		ev_timer_stop(e->loop, &e->curl_timer);
+		return 0;
+	}
+	/* libcurl asks for 0 from inside its own calls: run on the next loop
+	 * iteration, never recursively */
+	return ev_timer_start(e->loop, &e->curl_timer, timeout_ms, on_timer_due, e) ? -1 : 0;
+}
+
+static void esock_free(struct engine *e, struct esock *s)
+{
+	ev_io_stop(&s->io);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		e->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	free(s);
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct engine *e = userp;
+	struct esock *s = socketp;
+	unsigned ev = (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EV_READ : 0) |
+		      (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EV_WRITE : 0);
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (s) {
+			curl_multi_assign(e->multi, fd, NULL);
+			esock_free(e, s);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -1;
+		s->e = e;
+		s->fd = fd;
+		s->next = e->socks;
+		if (e->socks)
+			e->socks->prev = s;
+		e->socks = s;
+		curl_multi_assign(e->multi, fd, s);
+	}
+	return ev_io_set(e->loop, &s->io, fd, ev, on_io, s) ? -1 : 0;
 }
 
 void engine_run(struct engine *e, int timeout_ms, struct pollfd *extra, unsigned nextra)
 {
-	struct curl_waitfd *wfd = NULL;
-	long long now = now_ms(), ready, until = now + timeout_ms;
-	int numfds;
+	long long until = now_ms() + timeout_ms;
 
-	if (!e) {
-		if (nextra)
-			poll(extra, nextra, timeout_ms);
+	(void)extra;
+	(void)nextra;
+	if (!e)
 		return;
-	}
-	if (nextra) {
-		wfd = calloc(nextra, sizeof(*wfd));
-		if (!wfd)
-			return;
-	}
 	e->dispatched = false;
-	for (;;) {
-		long wait;
+	while (!e->dispatched && e->active) {
+		long long left = until - now_ms();
 
-		restart_ready(e, now_ms());
-		collect(e);
-		if (e->dispatched)
+		if (left <= 0)
 			break;
-		now = now_ms();
-		if (now >= until)
-			break;
-		wait = (long)(until - now);
-		ready = next_ready(e, now);
-		if (ready >= 0 && ready - now < wait)
-			wait = ready - now < 0 ? 0 : (long)(ready - now);
-		for (unsigned i = 0; i < nextra; i++) {
-			wfd[i].fd = extra[i].fd;
-			wfd[i].events = (short)((extra[i].events & POLLIN ? CURL_WAIT_POLLIN : 0) |
-						(extra[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0));
-			wfd[i].revents = 0;
-		}
-		curl_multi_poll(e->multi, wfd, nextra, (int)wait, &numfds);
-		bool extra_ready = false;
-		for (unsigned i = 0; i < nextra; i++) {
-			extra[i].revents = (short)((wfd[i].revents & CURL_WAIT_POLLIN ? POLLIN : 0) |
-						   (wfd[i].revents & CURL_WAIT_POLLOUT ? POLLOUT : 0));
-			if (extra[i].revents)
-				extra_ready = true;
-		}
-		if (extra_ready) {
-			/* still collect what completed meanwhile, then hand over */
-			collect(e);
-			break;
-		}
-		if (e->active == 0 && nextra == 0)
-			break;
+		ev_run_once(e->loop, (int)left);
 	}
-	free(wfd);
+}
+
+unsigned engine_active(const struct engine *e)
+{
+	return e ? e->active : 0;
 }

@@ -6,8 +6,8 @@
  * one connection pool (HTTP/2 multiplexed where the origin offers it, with
  * PIPEWAIT so parallel transfers wait for ALPN instead of opening their own
  * connections), one DNS cache and one TLS session cache. The process is
- * single-threaded; engine_run() is the only place transfers progress and
- * completion callbacks run.
+ * single-threaded; transfers progress and completion callbacks run from its
+ * event loop (ev.h), never from inside engine_submit() or engine_cancel().
  *
  * A transfer completes exactly once through its callback, unless cancelled.
  * Retries (5xx, 429, connection errors) with jittered exponential backoff
@@ -90,16 +90,25 @@ struct engine;
 struct xfer;
 typedef void (*xfer_done_fn)(struct xfer_result *res, void *ud);
 
+struct ev_loop;
+/* An engine on the process's event loop (loop NULL: a private one, driven
+ * only by engine_run: the uploader and tools). */
+enum ap_err engine_new_on(const struct engine_opts *o, struct ev_loop *loop,
+			  struct engine **out) AP_WARN_UNUSED;
 enum ap_err engine_new(const struct engine_opts *o, struct engine **out) AP_WARN_UNUSED;
+struct ev_loop *engine_loop(const struct engine *e);
 void engine_free(struct engine *e);
-/* Queues a transfer; the callback runs later, from engine_run(). */
+/* Queues a transfer; the callback runs later, from the event loop. */
 enum ap_err engine_submit(struct engine *e, const struct xfer_spec *s, xfer_done_fn done,
 			  void *ud, struct xfer **out) AP_WARN_UNUSED;
 /* Drops a transfer; its callback will not run. */
 void engine_cancel(struct engine *e, struct xfer *x);
-/* Makes progress for at most timeout_ms, waiting on the transfers' sockets
- * and on the extra descriptors (their revents are filled in); returns early
- * when a callback ran or an extra descriptor is ready. */
+/* A background transfer becomes a foreground one (a request waits for it). */
+void engine_foreground(struct engine *e, struct xfer *x);
+/* Runs the event loop for at most timeout_ms, returning early once a
+ * completion callback ran or nothing is in flight (blocking callers: the
+ * uploader, tools, one-shot mode). extra/nextra must be NULL/0 (kept for
+ * the uploader's callers). */
 void engine_run(struct engine *e, int timeout_ms, struct pollfd *extra, unsigned nextra);
 /* Transfers submitted and not yet completed (including backoff waits). */
 unsigned engine_active(const struct engine *e);

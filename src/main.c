@@ -2,6 +2,7 @@
  * main.c - astropixel-tiles: command line, start-up, and the choice of mode
  * (spawned by a web server with the socket on fd 0, --bind, or --request).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "app.h"
 #include "config.h"
 #include "log.h"
+#include "oneshot.h"
 #include "server.h"
 
 #define BIND_BACKLOG 128
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *bind_spec = NULL, *request = NULL;
-	const char *headers[SERVER_EXTRA_HEADERS_MAX];
+	const char *headers[ONESHOT_HEADERS_MAX];
 	size_t nheaders = 0;
 	char why[512];
 	struct app app;
@@ -63,8 +65,8 @@ int main(int argc, char **argv)
 		case 'b': bind_spec = optarg; break;
 		case 'r': request = optarg; break;
 		case 'H':
-			if (nheaders == SERVER_EXTRA_HEADERS_MAX) {
-				fprintf(stderr, "at most %d --header options\n", SERVER_EXTRA_HEADERS_MAX);
+			if (nheaders == ONESHOT_HEADERS_MAX) {
+				fprintf(stderr, "at most %d --header options\n", ONESHOT_HEADERS_MAX);
 				return 2;
 			}
 			headers[nheaders++] = optarg;
@@ -96,13 +98,13 @@ int main(int argc, char **argv)
 	if (!request)
 		config_log(&app.cfg);
 	if (request) {
-		rc = server_one(&app, request, headers, nheaders);
+		rc = oneshot_run(&app, request, headers, nheaders);
 	} else {
 		fd = 0;
 		if (bind_spec) {
 			fd = server_bind(bind_spec, BIND_BACKLOG);
 			if (fd < 0) {
-				log_error("cannot listen on %s", bind_spec);
+				log_error("cannot listen on %s: %s", bind_spec, strerror(errno));
 				app_free(&app);
 				curl_global_cleanup();
 				return 1;

@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <fcgiapp.h>
 #include <json-c/json.h>
 #include "response.h"
 #include "cache.h"
@@ -159,46 +158,43 @@ void response_error(struct response *res, const struct request *req, enum ap_err
 		res->no_body = true;	/* HEAD: the length of the error, never its body */
 }
 
-static enum ap_err out_write(struct sink *out, const void *p, size_t n)
+enum ap_err response_head(const struct response *res, struct buf *out)
 {
-	if (n == 0)
-		return AP_OK;
-	if (out->fcgx) {
-		/* FCGX_PutStr takes an int: write in pieces */
-		const char *c = p;
-		while (n > 0) {
-			int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
-			if (FCGX_PutStr(c, chunk, out->fcgx) != chunk)
-				return AP_ERR_IO;
-			c += chunk;
-			n -= (size_t)chunk;
-		}
-		return AP_OK;
-	}
-	return fwrite(p, 1, n, out->fp) == n ? AP_OK : AP_ERR_IO;
-}
-
-enum ap_err response_send(const struct response *res, struct sink *out)
-{
-	char head[128];
-	int n;
 	enum ap_err e;
 
-	n = snprintf(head, sizeof(head), "Status: %d %s\r\n", res->status,
-		     ap_status_reason(res->status));
-	if ((e = out_write(out, head, (size_t)n)))
-		return e;
-	if ((e = out_write(out, res->headers, res->hlen)))
+	if ((e = buf_printf(out, "Status: %d %s\r\n", res->status, ap_status_reason(res->status))) ||
+	    (e = buf_add(out, res->headers, res->hlen)))
 		return e;
 	/* RFC 9110 8.6: never a Content-Length on 204 (OPTIONS) */
-	if (res->status != 304 && res->status != 204) {
-		n = snprintf(head, sizeof(head), "Content-Length: %zu\r\n", res->body_len);
-		if ((e = out_write(out, head, (size_t)n)))
-			return e;
-	}
-	if ((e = out_write(out, "\r\n", 2)))
+	if (res->status != 304 && res->status != 204 &&
+	    (e = buf_printf(out, "Content-Length: %zu\r\n", res->body_len)))
 		return e;
-	if (!res->no_body && res->status != 304 && res->status != 204 && res->body)
-		e = out_write(out, res->body, res->body_len);
+	return buf_add(out, "\r\n", 2);
+}
+
+size_t response_body(const struct response *res, const void **body)
+{
+	if (res->no_body || res->status == 304 || res->status == 204 || !res->body) {
+		*body = NULL;
+		return 0;
+	}
+	*body = res->body;
+	return res->body_len;
+}
+
+enum ap_err response_write(const struct response *res, FILE *fp)
+{
+	struct buf head;
+	const void *body;
+	size_t n = response_body(res, &body);
+	enum ap_err e;
+
+	buf_init(&head, RESP_HEADERS_MAX + 256);
+	e = response_head(res, &head);
+	if (!e && fwrite(head.data, 1, head.len, fp) != head.len)
+		e = AP_ERR_IO;
+	if (!e && n && fwrite(body, 1, n, fp) != n)
+		e = AP_ERR_IO;
+	buf_free(&head);
 	return e;
 }

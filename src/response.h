@@ -1,9 +1,9 @@
 /*
  * response.h - what a handler answers, and the one place it is written out.
  *
- * A handler fills a struct response (status, header lines, body); the server
- * writes it with response_send() either to the FastCGI stream or, in
- * --request mode, to stdout in CGI form. The body is either borrowed from a
+ * A handler fills a struct response (status, header lines, body); the front
+ * sends response_head() and response_body() as FastCGI records (conn.c) or,
+ * in --request mode, response_write() writes both to stdout in CGI form. The body is either borrowed from a
  * pinned cache tile (no copy) or owned in a buffer. HEAD keeps the headers,
  * Content-Length included, and drops the body.
  */
@@ -19,9 +19,9 @@
 
 #define RESP_HEADERS_MAX 2048
 #define RESP_JSON_MAX (64 * 1024)	/* small JSON documents (not batch) */
+#define RESP_BODY_MAX (65u * 1024 * 1024)	/* the largest body of any endpoint (batch) */
 
 struct tile;
-struct FCGX_Stream;
 
 struct response {
 	int status;
@@ -47,10 +47,11 @@ enum ap_err response_json_object(struct response *res, int status, struct json_o
  * detail is made valid UTF-8 whatever bytes it held. */
 void response_error(struct response *res, const struct request *req, enum ap_err e);
 
-struct sink {
-	struct FCGX_Stream *fcgx;	/* or */
-	FILE *fp;
-};
-enum ap_err response_send(const struct response *res, struct sink *out);
+/* The CGI head of the response (Status, headers, Content-Length, blank line). */
+enum ap_err response_head(const struct response *res, struct buf *out) AP_WARN_UNUSED;
+/* The body to send after the head (none for HEAD, 204, 304): its length. */
+size_t response_body(const struct response *res, const void **body);
+/* Head and body to fp (--request mode). */
+enum ap_err response_write(const struct response *res, FILE *fp) AP_WARN_UNUSED;
 
 #endif

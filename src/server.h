@@ -1,27 +1,40 @@
 /*
- * server.h - the FastCGI front: the accept loop and the one-shot mode.
+ * server.h - the FastCGI front: one event loop serving many requests at
+ * once.
  *
- * One request at a time (single-threaded). Between requests the process
- * drives background prefetch transfers while polling the listening socket
- * and any kept-alive connections of the web server (up to KEPT_CONNS_MAX,
- * served in turn, so no idle connection pins the process), and goes back
- * to work the moment a request waits. Signal handlers only set a flag:
- * SIGTERM lets the request in flight finish, then the loop ends.
+ * The loop (ev.h) watches the listening socket, every FastCGI connection
+ * (conn.h), every socket of the storage engine, and its timers together. A
+ * request is read when its connection is readable, a cached tile is
+ * answered at once, a miss parks its connection until storage answers, and
+ * the process goes on with everything else meanwhile. Kept connections
+ * (nginx fastcgi_keep_conn, Apache mod_proxy_fcgi enablereuse) are all
+ * watched, however many, and never closed while the web server may reuse
+ * them (only after CONN_IDLE_MAX_S idle).
+ *
+ * Bounds: at most FRONT_CONNS_MAX connections and FRONT_REQUESTS_MAX
+ * requests in flight per process; at either limit the listening socket is
+ * left alone (new connections wait in its backlog, or go to another process
+ * of the pool) and requests on kept connections wait their turn. Background
+ * work (prefetch) runs only while nothing is ready.
+ *
+ * Signals only set a flag. SIGTERM, SIGINT and SIGUSR1 (mod_fcgid's
+ * graceful stop) stop accepting, let every request in flight finish (up to
+ * the storage deadlines), close the connections and end the loop.
  */
 #ifndef AP_SERVER_H
 #define AP_SERVER_H
 
 #include "app.h"
 
-#define SERVER_EXTRA_HEADERS_MAX 16
+#define FRONT_CONNS_MAX 1024
+#define FRONT_REQUESTS_MAX 256
+#define FRONT_ACCEPT_BATCH 32	/* connections taken per readiness of the socket */
 
 /* Serves FastCGI on listen_fd (0 when spawned by a web server) until
- * SIGTERM/SIGINT; returns the process exit status. */
+ * SIGTERM/SIGINT/SIGUSR1; returns the process exit status. */
 int server_run(struct app *a, int listen_fd);
-/* Answers one request ("GET /api/tiles/..."), writing CGI output to stdout. */
-int server_one(struct app *a, const char *request_line, const char *const *headers,
-	       size_t nheaders);
-/* Opens "HOST:PORT" or "/path.sock" for --bind; returns the fd or -1. */
+/* Opens "HOST:PORT" or "/path.sock" (mode 0660) for --bind; returns the fd
+ * or -1 (errno set). */
 int server_bind(const char *spec, int backlog);
 
 #endif

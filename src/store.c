@@ -1,12 +1,17 @@
 /*
- * store.c - the per-format walk memory -> bucket -> local, the bucket's
- * circuit breaker and the deferred local steps of background lookups; see
- * store.h for the contract.
+ * store.c - the per-format walk memory -> bucket -> local, coalesced by
+ * tile; the bucket's circuit breaker; small objects; the deferred local
+ * steps of background walks. See store.h for the contract.
+ *
+ * A walk is found by (dataset, z, x, y, requested format) in a chained
+ * table. It holds its own reference to the tile it found, hands one more to
+ * every waiter, and is freed once it has delivered: it leaves the table
+ * before the first waiter is called, so a waiter that starts a new lookup
+ * of the same key from its callback gets a new walk, never a finished one.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "store.h"
 #include "breaker.h"
 #include "cache.h"
@@ -20,6 +25,26 @@
 /* Log a storage failure at most this often, so a dead bucket under load
  * does not flood the web server's log. */
 #define STORE_LOG_INTERVAL_MS 10000
+#define STORE_WALK_BUCKETS 1024	/* power of two */
+
+struct walk {
+	struct store *st;
+	struct tilekey want;
+	struct walk *hnext;
+	struct walk *dprev, *dnext;	/* deferred list */
+	struct lookup *waiters;
+	struct xfer *x;
+	uint64_t gen;
+	enum tile_fmt order[FMT__COUNT];
+	uint8_t step;
+	bool background;	/* no foreground lookup waits */
+	bool bucket_down;	/* failed in this walk: not asked again */
+	bool bucket_probe;	/* this walk's request is the breaker's probe */
+	bool bucket_absent;	/* the bucket said 404 for the current format */
+	bool deferred;		/* waiting for store_idle_step() */
+	bool asked;		/* storage was asked (else memory answered) */
+	enum ap_err bucket_err;	/* why a format stayed unknown */
+};
 
 struct store {
 	const struct config *cfg;
@@ -29,7 +54,9 @@ struct store {
 	struct breaker breaker;
 	long long last_log_ms;
 	char last_error[160];
-	struct lookup *deferred_head, *deferred_tail;
+	struct walk *table[STORE_WALK_BUCKETS];
+	unsigned nwalks;
+	struct walk *deferred_head, *deferred_tail;
 	struct buf scratch;	/* local reads */
 };
 
@@ -66,10 +93,15 @@ enum ap_err store_new(const struct config *c, struct cache *cache, struct engine
 	return AP_OK;
 }
 
+static void walk_free(struct walk *w);
+
 void store_free(struct store *st)
 {
 	if (!st)
 		return;
+	for (size_t i = 0; i < STORE_WALK_BUCKETS; i++)
+		while (st->table[i])
+			walk_free(st->table[i]);
 	s3_free(st->s3);
 	buf_free(&st->scratch);
 	free(st);
@@ -78,6 +110,11 @@ void store_free(struct store *st)
 struct engine *store_engine(struct store *st)
 {
 	return st->engine;
+}
+
+unsigned store_walks(const struct store *st)
+{
+	return st->nwalks;
 }
 
 /* ---- the bucket's health --------------------------------------------------- */
@@ -108,21 +145,19 @@ static enum breaker_outcome judge(const struct xfer_result *r)
 
 static void report(struct store *st, const struct xfer_result *r, bool probe, const char *what)
 {
-	enum breaker_outcome o = judge(r);
 	char why[160];
 
 	if (r->err)
 		note_error(st, what, r->error);
-	else if (r->status == 401 || r->status == 403)
-		note_error(st, what, r->status == 401 ? "HTTP 401: access denied (check "
-			   "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's permissions)" :
-			   "HTTP 403: access denied (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
-			   "and the bucket's permissions)");
-	else if (r->status != 200 && r->status != 404) {
+	else if (r->status == 401 || r->status == 403) {
+		snprintf(why, sizeof(why), "HTTP %ld: access denied (check AWS_ACCESS_KEY_ID, "
+			 "AWS_SECRET_ACCESS_KEY and the bucket's permissions)", r->status);
+		note_error(st, what, why);
+	} else if (r->status != 200 && r->status != 404) {
 		snprintf(why, sizeof(why), "HTTP %ld", r->status);
 		note_error(st, what, why);
 	}
-	if (!breaker_report(&st->breaker, o, probe))
+	if (!breaker_report(&st->breaker, judge(r), probe))
 		return;
 	if (breaker_state(&st->breaker) == BREAKER_CLOSED)
 		log_info("bucket answers again; circuit closed");
@@ -165,67 +200,170 @@ static enum ap_err bucket_get(struct store *st, const char *key, size_t max, boo
 	return e;
 }
 
-/* ---- the walk ---------------------------------------------------------------- */
+/* ---- the table of walks --------------------------------------------------------- */
 
-static void walk(struct lookup *lk);
-
-static struct tilekey current_key(const struct lookup *lk)
+static struct walk **slot_of(struct store *st, const struct tilekey *k)
 {
-	struct tilekey k = lk->want;
+	uint64_t h = ((uint64_t)k->dataset << 32 | (uint64_t)k->z << 24 | k->fmt) * 0x9e3779b97f4a7c15ULL;
 
-	k.fmt = (uint8_t)lk->order[lk->step];
+	h ^= ((uint64_t)k->x << 32 | k->y) * 0xbf58476d1ce4e5b9ULL;
+	return &st->table[(h ^ (h >> 29)) & (STORE_WALK_BUCKETS - 1)];
+}
+
+static struct walk *find_walk(struct store *st, const struct tilekey *k)
+{
+	struct walk *w = *slot_of(st, k);
+
+	while (w && !tk_equal(&w->want, k))
+		w = w->hnext;
+	return w;
+}
+
+static void unhash(struct walk *w)
+{
+	struct walk **pp = slot_of(w->st, &w->want);
+
+	while (*pp && *pp != w)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = w->hnext;
+		w->st->nwalks--;
+	}
+	w->hnext = NULL;
+}
+
+static void undefer(struct walk *w)
+{
+	struct store *st = w->st;
+
+	if (!w->deferred)
+		return;
+	if (w->dprev)
+		w->dprev->dnext = w->dnext;
+	else
+		st->deferred_head = w->dnext;
+	if (w->dnext)
+		w->dnext->dprev = w->dprev;
+	else
+		st->deferred_tail = w->dprev;
+	w->dprev = w->dnext = NULL;
+	w->deferred = false;
+}
+
+/* Stops whatever the walk waits for and frees it; waiters are not called. */
+static void walk_free(struct walk *w)
+{
+	struct store *st = w->st;
+
+	unhash(w);
+	undefer(w);
+	if (w->x)
+		engine_cancel(st->engine, w->x);
+	if (w->bucket_probe)
+		breaker_report(&st->breaker, BREAKER_NEUTRAL, true);
+	while (w->waiters) {
+		struct lookup *lk = w->waiters;
+		w->waiters = lk->next;
+		lk->w = NULL;
+		lk->prev = lk->next = NULL;
+	}
+	free(w);
+}
+
+static void attach(struct walk *w, struct lookup *lk)
+{
+	lk->w = w;
+	lk->prev = NULL;
+	lk->next = w->waiters;
+	if (w->waiters)
+		w->waiters->prev = lk;
+	w->waiters = lk;
+}
+
+static void detach(struct lookup *lk)
+{
+	struct walk *w = lk->w;
+
+	if (lk->prev)
+		lk->prev->next = lk->next;
+	else
+		w->waiters = lk->next;
+	if (lk->next)
+		lk->next->prev = lk->prev;
+	lk->prev = lk->next = NULL;
+	lk->w = NULL;
+}
+
+/* ---- the walk ---------------------------------------------------------------------- */
+
+static void walk(struct walk *w);
+
+static struct tilekey current_key(const struct walk *w)
+{
+	struct tilekey k = w->want;
+
+	k.fmt = (uint8_t)w->order[w->step];
 	return k;
 }
 
-static void finish(struct lookup *lk, enum ap_err err, struct tile *t, enum tile_source src)
+/* The walk is over: cache, hand the result to every waiter, free. */
+static void finish(struct walk *w, enum ap_err err, struct tile *t, enum tile_source src)
 {
-	struct store *st = lk->st;
+	struct store *st = w->st;
 
-	lk->x = NULL;
-	lk->err = err;
-	lk->tile = t;
-	lk->src = src;
+	w->x = NULL;
 	if (t && src != SRC_MEMORY) {
 		/* refused when too big or fetched across a cache-clear: still served */
-		if (cache_put(st->cache, t, lk->gen) && lk->background)
+		if (cache_put(st->cache, t, w->gen) && w->background)
 			cache_note_prefetch(st->cache, t);
 	}
-	lk->done(lk, lk->ud);
+	unhash(w);
+	while (w->waiters) {
+		struct lookup *lk = w->waiters;
+
+		detach(lk);
+		lk->err = err;
+		lk->tile = t ? tile_ref(t) : NULL;
+		lk->src = src;
+		lk->done(lk, lk->ud);
+	}
+	tile_unref(t);
+	free(w);
 }
 
-static void found(struct lookup *lk, const void *p, size_t n, enum tile_source src)
+static void found(struct walk *w, const void *p, size_t n, enum tile_source src)
 {
-	struct tilekey k = current_key(lk);
+	struct tilekey k = current_key(w);
 	struct tile *t = tile_new(&k, p, n);
 
-	finish(lk, t ? AP_OK : AP_ERR_NOMEM, t, src);
+	finish(w, t ? AP_OK : AP_ERR_NOMEM, t, src);
 }
 
 /* The current format is done with and not found: on to the next. */
-static void next_format(struct lookup *lk, bool proven_absent)
+static void next_format(struct walk *w, bool proven_absent)
 {
-	struct tilekey k = current_key(lk);
+	struct tilekey k = current_key(w);
 
 	if (proven_absent)
-		cache_put_absent(lk->st->cache, &k, lk->gen);
-	lk->step++;
-	walk(lk);
+		cache_put_absent(w->st->cache, &k, w->gen);
+	w->step++;
+	walk(w);
 }
 
-static void local_step(struct lookup *lk)
+static void local_step(struct walk *w)
 {
-	struct store *st = lk->st;
-	struct tilekey k = current_key(lk);
-	bool asked_bucket = lk->bucket_absent || !st->engine;
+	struct store *st = w->st;
+	struct tilekey k = current_key(w);
+	bool asked_bucket = w->bucket_absent || !st->engine;
 	char key[64];
 	enum ap_err e = AP_ERR_NOT_FOUND;
 
-	lk->asked = true;
+	w->asked = true;
 	if (st->cfg->local_dir) {
 		tk_object_key(&k, key, sizeof(key));
 		e = local_read(st->cfg->local_dir, key, TILE_MAX_BYTES, &st->scratch);
 		if (e == AP_OK) {
-			found(lk, st->scratch.data, st->scratch.len, SRC_LOCAL);
+			found(w, st->scratch.data, st->scratch.len, SRC_LOCAL);
 			return;
 		}
 		if (e != AP_ERR_NOT_FOUND)
@@ -233,252 +371,263 @@ static void local_step(struct lookup *lk)
 				  "larger than the tile limit" : "read failed");
 	}
 	/* absent only if every configured storage said so */
-	next_format(lk, asked_bucket && e == AP_ERR_NOT_FOUND);
+	next_format(w, asked_bucket && e == AP_ERR_NOT_FOUND);
 }
 
-static void defer_local(struct lookup *lk)
+static void local_phase(struct walk *w)
 {
-	struct store *st = lk->st;
+	struct store *st = w->st;
 
-	lk->deferred = true;
-	lk->next_deferred = NULL;
+	if (!w->background || !st->cfg->local_dir) {
+		local_step(w);
+		return;
+	}
+	w->deferred = true;
+	w->dnext = NULL;
+	w->dprev = st->deferred_tail;
 	if (st->deferred_tail)
-		st->deferred_tail->next_deferred = lk;
+		st->deferred_tail->dnext = w;
 	else
-		st->deferred_head = lk;
-	st->deferred_tail = lk;
-}
-
-static void local_phase(struct lookup *lk)
-{
-	if (lk->background && lk->st->cfg->local_dir)
-		defer_local(lk);
-	else
-		local_step(lk);
+		st->deferred_head = w;
+	st->deferred_tail = w;
 }
 
 static void on_bucket_done(struct xfer_result *res, void *ud)
 {
-	struct lookup *lk = ud;
-	struct store *st = lk->st;
-	struct tilekey k = current_key(lk);
+	struct walk *w = ud;
+	struct tilekey k = current_key(w);
 	char what[96];
 
-	lk->x = NULL;
+	w->x = NULL;
 	snprintf(what, sizeof(what), "GET tiles/%u/%u/%u/%u.%s", k.dataset, (unsigned)k.z, k.x, k.y,
 		 tk_fmt_ext((enum tile_fmt)k.fmt));
-	report(st, res, lk->bucket_probe, what);
-	lk->bucket_probe = false;
+	report(w->st, res, w->bucket_probe, what);
+	w->bucket_probe = false;
 	if (!res->err && res->status == 200) {
-		found(lk, res->body.data, res->body.len, SRC_R2);
+		found(w, res->body.data, res->body.len, SRC_R2);
 		return;
 	}
 	if (!res->err && res->status == 404) {
-		lk->bucket_absent = true;
+		w->bucket_absent = true;
 	} else {
-		lk->bucket_down = true;
-		lk->bucket_err = res->err == AP_ERR_TIMEOUT && res->cls == XC_SERVICE ?
-				 AP_ERR_TIMEOUT : AP_ERR_STORAGE;
+		w->bucket_down = true;
+		w->bucket_err = res->err == AP_ERR_TIMEOUT && res->cls == XC_SERVICE ?
+				AP_ERR_TIMEOUT : AP_ERR_STORAGE;
 	}
-	local_phase(lk);
+	local_phase(w);
 }
 
 /* Asks the bucket for the current format; false if it cannot be asked. */
-static bool bucket_step(struct lookup *lk)
+static bool bucket_step(struct walk *w)
 {
-	struct store *st = lk->st;
-	struct tilekey k = current_key(lk);
+	struct store *st = w->st;
+	struct tilekey k = current_key(w);
 	char key[64];
 
 	if (!st->engine)
 		return false;
-	if (lk->bucket_down || !breaker_allow(&st->breaker, &lk->bucket_probe)) {
+	if (w->bucket_down || !breaker_allow(&st->breaker, &w->bucket_probe)) {
 		/* skipped, not asked: the format stays unknown */
-		if (!lk->bucket_err)
-			lk->bucket_err = AP_ERR_STORAGE;
+		if (!w->bucket_err)
+			w->bucket_err = AP_ERR_STORAGE;
 		return false;
 	}
 	tk_object_key(&k, key, sizeof(key));
-	lk->asked = true;
-	if (bucket_get(st, key, TILE_MAX_BYTES, lk->background, on_bucket_done, lk, &lk->x)) {
-		breaker_report(&st->breaker, BREAKER_NEUTRAL, lk->bucket_probe);
-		lk->bucket_probe = false;
-		lk->bucket_down = true;
-		lk->bucket_err = AP_ERR_STORAGE;
+	w->asked = true;
+	if (bucket_get(st, key, TILE_MAX_BYTES, w->background, on_bucket_done, w, &w->x)) {
+		breaker_report(&st->breaker, BREAKER_NEUTRAL, w->bucket_probe);
+		w->bucket_probe = false;
+		w->bucket_down = true;
+		w->bucket_err = AP_ERR_STORAGE;
 		return false;
 	}
 	return true;
 }
 
 /* Formats in order: memory answers what it knows, storage the rest. */
-static void walk(struct lookup *lk)
+static void walk(struct walk *w)
 {
 	struct tile *t;
 
-	for (; lk->step < FMT__COUNT; lk->step++) {
-		struct tilekey k = current_key(lk);
+	for (; w->step < FMT__COUNT; w->step++) {
+		struct tilekey k = current_key(w);
 
-		switch (cache_probe(lk->st->cache, &k, &t)) {
+		switch (cache_probe(w->st->cache, &k, &t)) {
 		case CACHE_PRESENT:
-			finish(lk, AP_OK, t, SRC_MEMORY);
+			finish(w, AP_OK, t, SRC_MEMORY);
 			return;
 		case CACHE_ABSENT:
 			continue;
 		case CACHE_UNKNOWN:
 			break;
 		}
-		lk->bucket_absent = false;
-		if (!bucket_step(lk))
-			local_phase(lk);
+		w->bucket_absent = false;
+		if (!bucket_step(w))
+			local_phase(w);
 		return;	/* the walk goes on from the callback or the local step */
 	}
 	/* every format proven absent, or some unknown because storage failed */
-	finish(lk, lk->bucket_err ? lk->bucket_err : AP_ERR_NOT_FOUND, NULL,
-	       lk->asked ? SRC_LOCAL : SRC_MEMORY);
+	finish(w, w->bucket_err ? w->bucket_err : AP_ERR_NOT_FOUND, NULL,
+	       w->asked ? SRC_LOCAL : SRC_MEMORY);
+}
+
+/* The memory's answer, if it has one without asking storage. */
+static bool memory_answer(struct store *st, struct lookup *lk)
+{
+	enum tile_fmt order[FMT__COUNT];
+	struct tilekey k = lk->want;
+
+	tk_fallback_order((enum tile_fmt)lk->want.fmt, order);
+	for (int i = 0; i < FMT__COUNT; i++) {
+		k.fmt = (uint8_t)order[i];
+		switch (cache_probe(st->cache, &k, &lk->tile)) {
+		case CACHE_PRESENT:
+			lk->err = AP_OK;
+			return true;
+		case CACHE_ABSENT:
+			continue;
+		case CACHE_UNKNOWN:
+			return false;
+		}
+	}
+	lk->err = AP_ERR_NOT_FOUND;
+	return true;
+}
+
+/* A foreground request now waits for a background walk. */
+static void promote(struct walk *w)
+{
+	w->background = false;
+	if (w->x)
+		engine_foreground(w->st->engine, w->x);
+	if (w->deferred) {
+		undefer(w);
+		local_step(w);	/* may finish the walk, and call its waiters */
+	}
 }
 
 void store_lookup_start(struct store *st, struct lookup *lk)
 {
-	lk->st = st;
-	lk->x = NULL;
+	struct walk *w;
+
+	lk->w = NULL;
+	lk->prev = lk->next = NULL;
 	lk->tile = NULL;
-	lk->err = AP_OK;
 	lk->src = SRC_MEMORY;
-	lk->step = 0;
-	lk->bucket_down = lk->bucket_probe = lk->bucket_absent = lk->deferred = false;
-	lk->asked = false;
-	lk->bucket_err = AP_OK;
-	lk->gen = cache_gen(st->cache, lk->want.dataset);
-	tk_fallback_order((enum tile_fmt)lk->want.fmt, lk->order);
-	walk(lk);
+	if (memory_answer(st, lk)) {
+		lk->done(lk, lk->ud);
+		return;
+	}
+	w = find_walk(st, &lk->want);
+	if (w) {
+		attach(w, lk);
+		if (!lk->background && w->background)
+			promote(w);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		lk->err = AP_ERR_NOMEM;
+		lk->done(lk, lk->ud);
+		return;
+	}
+	w->st = st;
+	w->want = lk->want;
+	w->background = lk->background;
+	w->gen = cache_gen(st->cache, lk->want.dataset);
+	tk_fallback_order((enum tile_fmt)lk->want.fmt, w->order);
+	w->hnext = *slot_of(st, &w->want);
+	*slot_of(st, &w->want) = w;
+	st->nwalks++;
+	attach(w, lk);
+	walk(w);
 }
 
 void store_lookup_cancel(struct lookup *lk)
 {
-	struct store *st = lk->st;
-
-	if (lk->x)
-		engine_cancel(st->engine, lk->x);
-	lk->x = NULL;
-	if (lk->bucket_probe)
-		breaker_report(&st->breaker, BREAKER_NEUTRAL, true);
-	lk->bucket_probe = false;
-	if (lk->deferred) {
-		struct lookup **pp = &st->deferred_head, *prev = NULL;
-
-		while (*pp && *pp != lk) {
-			prev = *pp;
-			pp = &(*pp)->next_deferred;
-		}
-		if (*pp)
-			*pp = lk->next_deferred;
-		if (st->deferred_tail == lk)
-			st->deferred_tail = prev;
-		lk->deferred = false;
-	}
+	/* the walk goes on without this waiter: its tile still fills the cache */
+	if (lk->w)
+		detach(lk);
 }
 
 bool store_idle_step(struct store *st)
 {
-	struct lookup *lk = st->deferred_head;
+	struct walk *w = st->deferred_head;
 
-	if (!lk)
+	if (!w)
 		return false;
-	st->deferred_head = lk->next_deferred;
-	if (!st->deferred_head)
-		st->deferred_tail = NULL;
-	lk->deferred = false;
-	local_step(lk);
+	undefer(w);
+	local_step(w);
 	return st->deferred_head != NULL;
-}
-
-struct wait {
-	bool done;
-};
-
-static void on_wait_done(struct lookup *lk, void *ud)
-{
-	(void)lk;
-	((struct wait *)ud)->done = true;
-}
-
-enum ap_err store_get_tile(struct store *st, const struct tilekey *want, struct tile **out,
-			   enum tile_source *src)
-{
-	struct wait w = {false};
-	struct lookup lk;
-
-	memset(&lk, 0, sizeof(lk));
-	lk.want = *want;
-	lk.done = on_wait_done;
-	lk.ud = &w;
-	store_lookup_start(st, &lk);
-	/* the engine enforces the transfer deadline, so this loop ends */
-	while (!w.done)
-		engine_run(st->engine, 1000, NULL, 0);
-	*out = lk.tile;
-	*src = lk.src;
-	return lk.err;
 }
 
 /* ---- small objects ------------------------------------------------------ */
 
-struct obj_wait {
-	bool done;
-	struct xfer_result res;
-};
-
-static void on_obj_done(struct xfer_result *res, void *ud)
+static void object_local(struct store *st, struct objget *o, enum ap_err bucket_err)
 {
-	struct obj_wait *w = ud;
+	struct buf b;
+	enum ap_err e = bucket_err;
 
-	w->done = true;
-	w->res = *res;
-	buf_init(&res->body, 0);	/* stolen */
+	buf_init(&b, o->max);
+	if (st->cfg->local_dir) {
+		enum ap_err le = local_read(st->cfg->local_dir, o->key, o->max, &b);
+		if (le != AP_ERR_NOT_FOUND || bucket_err == AP_ERR_NOT_FOUND)
+			e = le;
+	}
+	o->done(o, e, &b, o->ud);
+	buf_free(&b);
 }
 
-/* The bucket's answer for key: AP_OK (out filled), NOT_FOUND, or why not. */
-static enum ap_err bucket_object(struct store *st, const char *key, size_t max, struct buf *out)
+static void on_object_done(struct xfer_result *res, void *ud)
 {
-	struct obj_wait w;
-	bool probe = false;
+	struct objget *o = ud;
+	struct store *st = o->st;
 	enum ap_err e;
 
-	memset(&w, 0, sizeof(w));
-	if (!breaker_allow(&st->breaker, &probe))
-		return AP_ERR_STORAGE;	/* skipped during the cool-down */
-	e = bucket_get(st, key, max, false, on_obj_done, &w, NULL);
-	if (e) {
-		breaker_report(&st->breaker, BREAKER_NEUTRAL, probe);
-		return AP_ERR_STORAGE;
-	}
-	while (!w.done)
-		engine_run(st->engine, 1000, NULL, 0);
-	report(st, &w.res, probe, key);
-	if (w.res.err)
-		e = w.res.err == AP_ERR_TIMEOUT && w.res.cls == XC_SERVICE ? AP_ERR_TIMEOUT :
-		    w.res.too_large ? AP_ERR_TOO_LARGE :
-		    AP_ERR_STORAGE;
-	else if (w.res.status == 200) {
-		buf_free(out);
-		*out = w.res.body;
-		return AP_OK;
+	o->x = NULL;
+	report(st, res, o->probe, o->key);
+	o->probe = false;
+	if (res->err)
+		e = res->too_large ? AP_ERR_TOO_LARGE :
+		    res->err == AP_ERR_TIMEOUT && res->cls == XC_SERVICE ? AP_ERR_TIMEOUT : AP_ERR_STORAGE;
+	else if (res->status == 200) {
+		o->done(o, AP_OK, &res->body, o->ud);
+		return;
 	} else
-		e = w.res.status == 404 ? AP_ERR_NOT_FOUND : AP_ERR_STORAGE;
-	buf_free(&w.res.body);
-	return e;
+		e = res->status == 404 ? AP_ERR_NOT_FOUND : AP_ERR_STORAGE;
+	if (e == AP_ERR_TOO_LARGE) {
+		o->done(o, e, &res->body, o->ud);
+		return;
+	}
+	object_local(st, o, e);
 }
 
-enum ap_err store_get_object(struct store *st, const char *key, size_t max, struct buf *out)
+void store_object_start(struct store *st, struct objget *o)
 {
-	enum ap_err e = st->engine ? bucket_object(st, key, max, out) : AP_ERR_NOT_FOUND;
-
-	if (e == AP_OK || e == AP_ERR_TOO_LARGE)
-		return e;
-	if (st->cfg->local_dir) {
-		enum ap_err le = local_read(st->cfg->local_dir, key, max, out);
-		if (le != AP_ERR_NOT_FOUND || e == AP_ERR_NOT_FOUND)
-			return le;
+	o->st = st;
+	o->x = NULL;
+	o->probe = false;
+	if (!st->engine) {
+		object_local(st, o, AP_ERR_NOT_FOUND);
+		return;
 	}
-	return e;
+	if (!breaker_allow(&st->breaker, &o->probe)) {
+		object_local(st, o, AP_ERR_STORAGE);	/* skipped during the cool-down */
+		return;
+	}
+	if (bucket_get(st, o->key, o->max, false, on_object_done, o, &o->x)) {
+		breaker_report(&st->breaker, BREAKER_NEUTRAL, o->probe);
+		o->probe = false;
+		object_local(st, o, AP_ERR_STORAGE);
+	}
+}
+
+void store_object_cancel(struct objget *o)
+{
+	if (o->x)
+		engine_cancel(o->st->engine, o->x);
+	o->x = NULL;
+	if (o->probe)
+		breaker_report(&o->st->breaker, BREAKER_NEUTRAL, true);
+	o->probe = false;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The shape of src/ (issue 12.10), checked mechanically like curl's checksrc:
-#  - no import circles: the graph of modules (x.c + x.h = module x, an edge
-#    for each #include "y.h") has no cycle;
+#  - no import circles: the graph of modules (x.c + x.h = module x, and an
+#    internal header x_int.h or x_core.h is module x too; an edge for each
+#    #include "y.h") has no cycle;
 #  - no function longer than FUNC_MAX_LINES unless the comment above it says
 #    why ("long:" in it);
 #  - no strtol-family, atoi, sprintf, strcpy, strcat or strtok outside
@@ -14,8 +15,8 @@ FUNC_MAX_LINES=80
 
 # ---- circles --------------------------------------------------------------------
 for f in "$SRC"/*.c "$SRC"/*.h; do
-	m=$(basename "$f"); m=${m%.*}
-	grep -o '^#include "[a-z0-9_]*\.h"' "$f" | sed 's/#include "\(.*\)\.h"/\1/' |
+	m=$(basename "$f"); m=${m%.*}; m=${m%_int}; m=${m%_core}
+	grep -o '^#include "[a-z0-9_]*\.h"' "$f" | sed -e 's/#include "\(.*\)\.h"/\1/' -e 's/_int$//' -e 's/_core$//' |
 		while read -r d; do [ "$d" != "$m" ] && echo "$m $d"; done
 done | sort -u > "$STATE/edges"
 # repeatedly drop modules with no outgoing edge left; what remains has a cycle

@@ -2,7 +2,7 @@
  * test_api.c - SPEC sections 3 and 4 end to end, without a web server: a
  * temporary LOCAL_STORAGE_DIR laid out as in section 2, app_init() from the
  * environment, requests built by request_parse() over FastCGI-like
- * parameters, answered by api_handle() and written by response_send().
+ * parameters, answered by api_handle() and written by response_write().
  *
  * Datasets of the fixture:
  *   1  public (is_demo), owner 5, 600x400, zoom 0..10, tiles 256, completed
@@ -296,16 +296,15 @@ __attribute__((noinline)) static char *sent(const struct response *res, size_t *
 	char *s = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&s, &len);
-	struct sink out = {.fcgx = NULL, .fp = m};
 
 	assert_non_null(m);
-	assert_int_equal(response_send(res, &out), AP_OK);
+	assert_int_equal(response_write(res, m), AP_OK);
 	fclose(m);
 	*n = len;
 	return s;
 }
 
-/* Content-Length written by response_send, or -1 if none. */
+/* Content-Length written by response_write, or -1 if none. */
 static long sent_length(const struct response *res, size_t *total, size_t *body)
 {
 	size_t n;

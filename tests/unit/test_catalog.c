@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "catalog.h"
+#include "store.h"
 #include "generation.h"
 
 /* The JSON the AstroPixel backend writes (SPEC section 2), with extras. */
@@ -400,7 +401,7 @@ struct fake {
 	int calls;
 	enum ap_err err;
 	const char *json;
-	char last_key[64];
+	char last_key[160];
 };
 
 static enum ap_err fake_fetch(void *ud, const char *key, struct buf *out)
@@ -414,6 +415,58 @@ static enum ap_err fake_fetch(void *ud, const char *key, struct buf *out)
 	return buf_adds(out, f->json);
 }
 
+
+/* The catalogue reads through store_object_start()-like functions; these
+ * answer at once from the fakes above. */
+static void answer_from(enum ap_err (*fn)(void *, const char *, struct buf *), void *ud,
+			struct objget *o)
+{
+	struct buf b;
+	enum ap_err e;
+
+	buf_init(&b, o->max);
+	e = fn(ud, o->key, &b);
+	o->done(o, e, &b, o->ud);
+	buf_free(&b);
+}
+
+static void fake_start(void *ud, struct objget *o)
+{
+	answer_from(fake_fetch, ud, o);
+}
+
+static void no_cancel(void *ud, struct objget *o)
+{
+	(void)ud;
+	(void)o;
+	fail_msg("nothing is in flight to cancel");
+}
+
+struct got {
+	bool done;
+	enum ap_err e;
+};
+
+static void on_got(struct catalog_wait *w, enum ap_err e, void *ud)
+{
+	struct got *g = ud;
+
+	(void)w;
+	g->done = true;
+	g->e = e;
+}
+
+/* A get, answered at once (the fakes never make it wait). */
+static enum ap_err get(struct catalog *c, uint32_t id, struct dataset *d, char *why, size_t whylen)
+{
+	struct got g = {false, AP_OK};
+	struct catalog_wait w = {.out = d, .why = why, .whylen = whylen, .done = on_got, .ud = &g};
+
+	catalog_get(c, id, &w);
+	assert_true(g.done);
+	return g.e;
+}
+
 static const char public_json[] = "{\"name\": \"demo\", \"owner_id\": null, \"is_demo\": true,"
 				  " \"min_zoom\": 0, \"max_zoom\": 10, \"tile_size\": 256,"
 				  " \"width\": 600, \"height\": 400, \"processing_status\": \"completed\"}";
@@ -421,12 +474,12 @@ static const char public_json[] = "{\"name\": \"demo\", \"owner_id\": null, \"is
 static void catalog_reads_metadata_datasets_id_json(void **state)
 {
 	struct fake f = {.json = public_json};
-	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
 	assert_non_null(c);
-	assert_int_equal(catalog_get(c, 123, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 123, d, NULL, 0), AP_OK);
 	assert_string_equal(f.last_key, "metadata/datasets/123.json");
 	assert_non_null(d);
 	assert_int_equal(d->id, 123);
@@ -438,12 +491,12 @@ static void catalog_reads_metadata_datasets_id_json(void **state)
 static void metadata_is_cached_within_ttl(void **state)
 {
 	struct fake f = {.json = public_json};
-	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(d->id, 1);
 	catalog_free(c);
@@ -452,12 +505,12 @@ static void metadata_is_cached_within_ttl(void **state)
 static void metadata_is_refetched_after_ttl_0(void **state)
 {
 	struct fake f = {.json = public_json};
-	struct catalog *c = catalog_new(0, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(0, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 }
@@ -465,22 +518,22 @@ static void metadata_is_refetched_after_ttl_0(void **state)
 static void unknown_dataset_is_cached_negatively(void **state)
 {
 	struct fake f = {.err = AP_ERR_NOT_FOUND};
-	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
-	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
+	assert_int_equal(get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
+	assert_int_equal(get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(ap_err_status(AP_ERR_NOT_FOUND), 404);
 	/* the negative entry lives no longer than the TTL either */
 	catalog_free(c);
 	f.calls = 0;
-	c = catalog_new(0, NULL, fake_fetch, &f);
-	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
+	c = catalog_new(0, NULL, fake_start, no_cancel, &f);
+	assert_int_equal(get(c, 9, d, NULL, 0), AP_ERR_NOT_FOUND);
 	f.err = AP_OK;
 	f.json = public_json;
-	assert_int_equal(catalog_get(c, 9, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 9, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 }
@@ -500,9 +553,9 @@ static void fetch_errors_map_to_502_and_timeouts_to_504(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct fake f = {.err = v[i].fetch};
-		struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+		struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 		struct dataset d_, *d = &d_;
-		enum ap_err e = catalog_get(c, 1, d, NULL, 0);
+		enum ap_err e = get(c, 1, d, NULL, 0);
 
 		if (e != v[i].want)
 			fail_msg("fetch error %d: got status %d, want %d", (int)v[i].fetch,
@@ -510,7 +563,7 @@ static void fetch_errors_map_to_502_and_timeouts_to_504(void **state)
 		/* failures are not cached: the next get asks storage again */
 		f.err = AP_OK;
 		f.json = public_json;
-		assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+		assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 		assert_int_equal(f.calls, 2);
 		catalog_free(c);
 	}
@@ -521,32 +574,32 @@ static void fetch_errors_map_to_502_and_timeouts_to_504(void **state)
 static void invalid_metadata_is_a_502_remembered_for_the_ttl(void **state)
 {
 	struct fake f = {.json = "{\"width\": \"wide\"}"};
-	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 	char why[200] = "";
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, d, why, sizeof(why)), AP_ERR_STORAGE);
+	assert_int_equal(get(c, 1, d, why, sizeof(why)), AP_ERR_STORAGE);
 	assert_non_null(strstr(why, "invalid metadata"));
 	/* every request within the TTL gets the same answer, storage is not asked */
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
+		assert_int_equal(get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
 	assert_int_equal(f.calls, 1);
 	/* an object over the limit is invalid metadata too */
 	f.err = AP_ERR_TOO_LARGE;
-	assert_int_equal(catalog_get(c, 2, d, why, sizeof(why)), AP_ERR_STORAGE);
+	assert_int_equal(get(c, 2, d, why, sizeof(why)), AP_ERR_STORAGE);
 	assert_non_null(strstr(why, "larger than"));
-	assert_int_equal(catalog_get(c, 2, d, NULL, 0), AP_ERR_STORAGE);
+	assert_int_equal(get(c, 2, d, NULL, 0), AP_ERR_STORAGE);
 	assert_int_equal(f.calls, 2);
 	f.err = AP_OK;
 	catalog_free(c);
 	/* the negative entry lives no longer than the TTL */
 	f.calls = 0;
-	c = catalog_new(0, NULL, fake_fetch, &f);
+	c = catalog_new(0, NULL, fake_start, no_cancel, &f);
 	f.json = "<html>502 Bad Gateway</html>";
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
 	f.json = public_json;
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 }
@@ -555,33 +608,33 @@ static void trailing_bytes_after_the_object_are_refused(void **state)
 {
 	struct fake f = {.json = "{\"min_zoom\": 0, \"max_zoom\": 1, \"tile_size\": 256, "
 			 "\"width\": 1, \"height\": 1} {\"x\": 1}"};
-	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
 	f.json = "{\"min_zoom\": 0, \"max_zoom\": 1, \"tile_size\": 256, \"width\": 1, "
 		 "\"height\": 1} \n";
 	catalog_drop(c, 1);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* blanks are fine */
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);	/* blanks are fine */
 	catalog_free(c);
 }
 
 static void catalog_drop_forces_a_refetch(void **state)
 {
 	struct fake f = {.json = public_json};
-	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	catalog_drop(c, 1);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	/* dropping another dataset leaves this one cached */
 	catalog_drop(c, 2);
 	catalog_drop(c, 1 + 4096);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 }
@@ -600,23 +653,28 @@ static enum ap_err known_fetch(void *ud, const char *key, struct buf *out)
 	return buf_adds(out, public_json);
 }
 
+static void known_start(void *ud, struct objget *o)
+{
+	answer_from(known_fetch, ud, o);
+}
+
 static void ids_sharing_a_hash_slot_are_not_confused(void **state)
 {
 	struct fake f = {0};
-	struct catalog *c = catalog_new(60, NULL, known_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, known_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
 	/* 1 and 1 + 4096k land in one bucket of the 4096 */
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(d->id, 1);
-	assert_int_equal(catalog_get(c, 1 + 4096, d, NULL, 0), AP_ERR_NOT_FOUND);
-	assert_int_equal(catalog_get(c, 1 + 1024, d, NULL, 0), AP_ERR_NOT_FOUND);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1 + 4096, d, NULL, 0), AP_ERR_NOT_FOUND);
+	assert_int_equal(get(c, 1 + 1024, d, NULL, 0), AP_ERR_NOT_FOUND);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(d->id, 1);
 	assert_int_equal(f.calls, 3);	/* 1 was never pushed out */
 	catalog_drop(c, 1 + 4096);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 3);
 	catalog_free(c);
 }
@@ -625,24 +683,24 @@ static void ids_sharing_a_hash_slot_are_not_confused(void **state)
 static void unknown_ids_never_push_out_known_datasets(void **state)
 {
 	struct fake f = {0};
-	struct catalog *c = catalog_new(60, NULL, known_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, known_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 	uint64_t rng = 7;
 
 	(void)state;
 	for (uint32_t id = 1; id <= KNOWN; id++)
-		assert_int_equal(catalog_get(c, id, d, NULL, 0), AP_OK);
+		assert_int_equal(get(c, id, d, NULL, 0), AP_OK);
 	/* ten times more unknown ids than the negative pool holds, in between */
 	for (int i = 0; i < 10 * CATALOG_NEGATIVE_MAX; i++) {
 		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-		assert_int_equal(catalog_get(c, KNOWN + 1 + (uint32_t)(rng >> 33), d, NULL, 0),
+		assert_int_equal(get(c, KNOWN + 1 + (uint32_t)(rng >> 33), d, NULL, 0),
 				 AP_ERR_NOT_FOUND);
 		if (i % 97 == 0)
-			assert_int_equal(catalog_get(c, 1 + (uint32_t)i % KNOWN, d, NULL, 0), AP_OK);
+			assert_int_equal(get(c, 1 + (uint32_t)i % KNOWN, d, NULL, 0), AP_OK);
 	}
 	f.calls = 0;
 	for (uint32_t id = 1; id <= KNOWN; id++) {
-		assert_int_equal(catalog_get(c, id, d, NULL, 0), AP_OK);
+		assert_int_equal(get(c, id, d, NULL, 0), AP_OK);
 		assert_int_equal(d->id, id);
 	}
 	assert_int_equal(f.calls, 0);	/* every known one still remembered */
@@ -653,18 +711,18 @@ static void unknown_ids_never_push_out_known_datasets(void **state)
 static void known_pool_is_bounded_lru(void **state)
 {
 	struct fake f = {.json = public_json};
-	struct catalog *c = catalog_new(60, NULL, fake_fetch, &f);
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 	struct dataset d_, *d = &d_;
 
 	(void)state;
 	for (uint32_t id = 1; id <= CATALOG_DATASETS_MAX; id++)
-		assert_int_equal(catalog_get(c, id, d, NULL, 0), AP_OK);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* 1 is recent now */
+		assert_int_equal(get(c, id, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);	/* 1 is recent now */
 	assert_int_equal(f.calls, CATALOG_DATASETS_MAX);
-	assert_int_equal(catalog_get(c, CATALOG_DATASETS_MAX + 1, d, NULL, 0), AP_OK);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* kept */
+	assert_int_equal(get(c, CATALOG_DATASETS_MAX + 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);	/* kept */
 	assert_int_equal(f.calls, CATALOG_DATASETS_MAX + 1);
-	assert_int_equal(catalog_get(c, 2, d, NULL, 0), AP_OK);	/* the LRU one went */
+	assert_int_equal(get(c, 2, d, NULL, 0), AP_OK);	/* the LRU one went */
 	assert_int_equal(f.calls, CATALOG_DATASETS_MAX + 2);
 	catalog_free(c);
 }
@@ -672,15 +730,15 @@ static void known_pool_is_bounded_lru(void **state)
 static void storage_failure_answers_the_last_known_metadata(void **state)
 {
 	struct fake f = {.json = public_json};
-	struct catalog *c = catalog_new(0, NULL, fake_fetch, &f);	/* always stale */
+	struct catalog *c = catalog_new(0, NULL, fake_start, no_cancel, &f);	/* always stale */
 	struct dataset d_, *d = &d_;
 
 	(void)state;
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	f.err = AP_ERR_TIMEOUT;
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);	/* stale, not 504 */
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);	/* stale, not 504 */
 	assert_int_equal(d->id, 1);
-	assert_int_equal(catalog_get(c, 2, d, NULL, 0), AP_ERR_TIMEOUT);	/* never known */
+	assert_int_equal(get(c, 2, d, NULL, 0), AP_ERR_TIMEOUT);	/* never known */
 	assert_true(catalog_saw_private(c) == false);
 	catalog_free(c);
 }
@@ -694,17 +752,17 @@ static void a_cache_clear_anywhere_in_the_pool_expires_metadata(void **state)
 
 	(void)state;
 	assert_non_null(g);
-	c = catalog_new(60, g, fake_fetch, &f);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	c = catalog_new(60, g, fake_start, no_cancel, &f);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 1);
 	/* another process clears dataset 1: only the shared generation moves */
 	gen_bump(g, 1);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	/* a clear of another dataset changes nothing here */
 	gen_bump(g, 2);
-	assert_int_equal(catalog_get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
 	assert_int_equal(f.calls, 2);
 	catalog_free(c);
 	gen_close(g);

@@ -1,6 +1,6 @@
 /*
  * test_response.c - response.h: errors are {"detail": ...} with the status
- * of SPEC section 3, and what response_send() writes is a well-formed CGI
+ * of SPEC section 3, and what response_write() writes is a well-formed CGI
  * response: status line, headers, Content-Length (except where HTTP forbids
  * it), blank line, and a body only when there must be one.
  */
@@ -16,16 +16,15 @@
 #include "cache.h"
 #include "response.h"
 
-/* What response_send writes, as a malloc'ed string (len in *n). */
+/* What response_write writes, as a malloc'ed string (len in *n). */
 static char *sent(const struct response *res, size_t *n)
 {
 	char *s = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&s, &len);
-	struct sink out = {.fcgx = NULL, .fp = m};
 
 	assert_non_null(m);
-	assert_int_equal(response_send(res, &out), AP_OK);
+	assert_int_equal(response_write(res, m), AP_OK);
 	fclose(m);
 	if (n)
 		*n = len;
