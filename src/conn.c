@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "conn.h"
@@ -33,7 +34,10 @@
 #define CONN_OB_MAX (RESP_HEADERS_MAX + 1024 + \
 		     FCGI_HEADER_LEN * ((RESP_BODY_MAX + RESP_HEADERS_MAX + 1024) / FCGI_RECORD_MAX + 3))
 
-enum cstate { C_IDLE, C_READING, C_HELD, C_HANDLING, C_WRITING };
+/* DRAINING: answered on a connection that is not kept, waiting for the rest
+ * of the request body (or the close) before closing, so that the web server
+ * is never cut off while it still writes. */
+enum cstate { C_IDLE, C_READING, C_HELD, C_HANDLING, C_WRITING, C_DRAINING };
 
 struct conn {
 	struct conn_owner *o;
@@ -282,6 +286,20 @@ static void written(struct conn *c)
 	c->niov = c->iov_pos = 0;
 	if (c->sending_response) {
 		c->sending_response = false;
+		if (!c->p.keep_conn && !c->p.stdin_done && !c->closing) {
+			/* the parser keeps the request until its body's end arrives */
+			response_free(&c->res);
+			if (c->counted) {
+				c->counted = false;
+				c->o->request_ended(c->o);
+			}
+			shutdown(c->fd, SHUT_WR);
+			c->state = C_DRAINING;
+			set_timer(c, CONN_READ_TIMEOUT_S);
+			if (c->in_off < c->in_len && !c->feeding)
+				feed(c);
+			return;
+		}
 		end_request(c);
 		if (c->closing || !c->p.keep_conn) {
 			conn_close(c);
@@ -432,8 +450,11 @@ static bool on_event(struct conn *c, enum fcgi_event ev)
 
 	switch (ev) {
 	case FCGI_EV_NONE:
-	case FCGI_EV_STDIN_END:
 		return true;
+	case FCGI_EV_STDIN_END:
+		if (c->state == C_DRAINING)
+			conn_close(c);	/* answered, and the web server is done writing */
+		return !c->dead;
 	case FCGI_EV_BEGIN:
 		on_begin(c);
 		return true;
@@ -527,8 +548,8 @@ static void on_timer(struct ev_timer *t)
 	struct conn *c = t->ud;
 
 	enter(c);
-	if (c->state == C_IDLE)
-		log_debug("FastCGI connection idle for %d s: closed", CONN_IDLE_MAX_S);
+	if (c->state == C_IDLE || c->state == C_DRAINING)
+		log_debug("FastCGI connection idle: closed");
 	else
 		log_warn("FastCGI connection stalled (%s): closed",
 			 c->state == C_WRITING ? "the web server does not read its answer" :

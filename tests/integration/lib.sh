@@ -188,3 +188,70 @@ shipped_env() {
 
 # asan_clean LOGFILE: no sanitizer report in a log
 asan_clean() { ! grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; }
+
+# ---- a responder pool as the systemd units start it ----------------------------
+SPAWN_UNIT=$IT_ROOT/deploy/systemd/astropixel-tiles-spawn.service
+BIND_UNIT=$IT_ROOT/deploy/systemd/astropixel-tiles.service
+
+# unit_state DATA: what the units' user (www-data) reads and writes: the
+# binary copied to $STATE/bin, $STATE/run (the socket, SOCK), the shipped env
+# file for DATA, and a stand-in for systemd-cat writing $STATE/backend.log
+unit_state() {
+	mkdir -p "$STATE/bin" "$STATE/run" "$STATE/shm"
+	cp "$BIN" "$STATE/bin/astropixel-tiles"
+	chmod 755 "$STATE/bin/astropixel-tiles"
+	: > "$STATE/backend.log"
+	chown www-data:www-data "$STATE/run" "$STATE/shm" "$STATE/backend.log"
+	chmod -R a+rX "$STATE"
+	shipped_env "$1"
+	SOCK=$STATE/run/astropixel-tiles.sock
+	cat > "$STATE/bin/journal" <<SH
+#!/bin/sh
+exec "\$@" 2>> "$STATE/backend.log"
+SH
+	chmod 755 "$STATE/bin/journal"
+}
+
+# unit_exec UNIT [N]: the unit's ExecStart with this test's paths (and -F N), as words
+unit_exec() {
+	sed -n 's/^ExecStart=//p' "$1" | sed \
+		-e "s|/run/astropixel-tiles/astropixel-tiles.sock|$SOCK|g" \
+		-e "s|/usr/local/sbin/astropixel-tiles|$STATE/bin/astropixel-tiles|g" \
+		-e "s|/usr/bin/systemd-cat --identifier=astropixel-tiles|$STATE/bin/journal|g" \
+		-e "s|-F [0-9][0-9]*|-F ${2:-2}|"
+}
+# run_as_unit UNIT CMD...: execs CMD as systemd would: the unit's
+# User/Group/UMask and a clean environment holding its Environment= (and the
+# sanitizer options). Replaces the calling shell: call it in a subshell.
+run_as_unit() {
+	local unit=$1 user group env_file keep=() v
+	shift
+	user=$(sed -n 's/^User=//p' "$unit")
+	group=$(sed -n 's/^Group=//p' "$unit")
+	env_file=$(sed -n 's/^Environment=ENV_FILE=//p' "$unit")
+	[ "$env_file" = /usr/local/etc/astropixel-tiles/astropixel-tiles.env ] || return 1
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do [ -n "${!v:-}" ] && keep+=("$v=${!v}"); done
+	umask "$(sed -n 's/^UMask=//p' "$unit")"
+	exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		ENV_FILE="$STATE/app.env" "${keep[@]}" \
+		setpriv --reuid="$user" --regid="$group" --init-groups -- "$@"
+}
+# backlog: connections waiting on the responders' socket, accepted by no one
+backlog() { ss -xlnH 2>/dev/null | awk -v s="$SOCK" '$5 == s { print $3 }'; }
+
+# start_unit_pool N: spawn-fcgi as the spawn unit runs it, N responders on
+# SOCK as the unit's user (checked); sets POOL_PIDS
+start_unit_pool() {
+	local n=$1 p
+	read -ra SPAWN_CMD <<< "$(unit_exec "$SPAWN_UNIT" "$n")"
+	echo "# ExecStart of the spawn unit here: ${SPAWN_CMD[*]}"
+	expect_match "spawn unit forks a pool (spawn-fcgi without -n)" "${SPAWN_CMD[*]}" "^/usr/bin/spawn-fcgi -F $n "
+	(run_as_unit "$SPAWN_UNIT" "${SPAWN_CMD[@]}") > "$STATE/spawn.out" 2>&1
+	expect "spawn-fcgi exits 0 after forking (Type=forking)" "$?" 0
+	POOL_PIDS=$(sed -n 's/.*child spawned successfully: PID: \([0-9]*\).*/\1/p' "$STATE/spawn.out" | tr '\n' ' ')
+	for p in $POOL_PIDS; do track "$p"; done
+	expect "spawn-fcgi started $n responders (pids $POOL_PIDS)" "$(echo $POOL_PIDS | wc -w)" "$n"
+	expect "the socket is the unit's user's, mode 0660" "$(stat -c '%U %a' "$SOCK" 2>/dev/null)" "www-data 660"
+	expect "the responders run as the unit's user" \
+		"$(for p in $POOL_PIDS; do ps -o user= -p "$p"; done | sort -u | tr -d ' \n')" www-data
+}

@@ -2,7 +2,7 @@
 # nginx as a fast static origin: stands in for a public R2 bucket
 # (R2_PUBLIC_URL) and, path-style, for an S3 endpoint (signatures ignored).
 #
-#   origin-nginx.sh start  STATE_DIR PORT ROOT_DIR [--tls] [--untrusted]
+#   origin-nginx.sh start  STATE_DIR PORT ROOT_DIR [--tls] [--untrusted] [--any-tile FILE]
 #   origin-nginx.sh stop   STATE_DIR
 #   origin-nginx.sh status STATE_DIR
 #
@@ -24,6 +24,8 @@
 # --untrusted (implies --tls): serve a self-signed certificate that ca.pem did
 #   not sign, for negative tests (verification with ca.pem must fail).
 # Without --tls: plain HTTP/1.1.
+# --any-tile FILE: every key under tiles/ (either style) is answered with
+#   FILE, whatever it names: a grid of any size for load tests, from one tile.
 #
 # Access log STATE_DIR/access.log, one line per request:
 #   $connection $connection_requests $request $status $body_bytes_sent $server_protocol
@@ -39,7 +41,7 @@ STOP_TIMEOUT=10   # seconds
 READY_TIMEOUT=10  # seconds
 
 die() { echo "origin-nginx.sh: $*" >&2; exit 1; }
-usage() { echo "usage: origin-nginx.sh start STATE_DIR PORT ROOT_DIR [--tls] [--untrusted] | stop STATE_DIR | status STATE_DIR" >&2; exit 2; }
+usage() { echo "usage: origin-nginx.sh start STATE_DIR PORT ROOT_DIR [--tls] [--untrusted] [--any-tile FILE] | stop STATE_DIR | status STATE_DIR" >&2; exit 2; }
 now_ms() { date +%s%3N; }
 
 proc_start() {   # start time of a live (non-zombie) process
@@ -94,11 +96,22 @@ make_certs() {
 }
 
 cmd_start() {
-  local port=$1 root=$2 tls=0 untrusted=0 a
+  local port=$1 root=$2 tls=0 untrusted=0 a any="" anyconf=""
   shift 2
-  for a in "$@"; do
-    case $a in --tls) tls=1 ;; --untrusted) tls=1; untrusted=1 ;; *) usage ;; esac
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --tls) tls=1 ;;
+    --untrusted) tls=1; untrusted=1 ;;
+    --any-tile) [ $# -ge 2 ] && [ -f "$2" ] || usage; any=$2; shift ;;
+    *) usage ;;
+    esac
+    shift
   done
+  if [ -n "$any" ]; then
+    mkdir -p "$STATE/anytile"
+    cp "$any" "$STATE/anytile/any.jpg"
+    anyconf="location ~ ^(/[^/]+)?/tiles/[0-9]+/ { root $STATE/anytile; default_type image/jpeg; try_files /any.jpg =404; }"
+  fi
   [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "bad PORT '$port'"
   [ -d "$root" ] || die "ROOT_DIR '$root' is not a directory"
   root=$(cd "$root" && pwd)
@@ -168,6 +181,7 @@ http {
         autoindex off;
         error_page 404 @nosuchkey;
         location = /__ready { access_log off; default_type text/plain; return 200 "$nonce\n"; }
+        $anyconf
         # /BUCKET/KEY (S3 path style): first the path as is, then KEY.
         location ~ ^/[^/]+(?<s3key>/.+)\$ { try_files \$uri \$s3key =404; }
         location / { try_files \$uri =404; }
