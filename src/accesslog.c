@@ -138,6 +138,23 @@ static void put_query(struct room *r, const char *q)
 	}
 }
 
+static bool id_sane(const char *s)
+{
+	size_t n = 0;
+
+	if (!s)
+		return false;
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (n == REQUEST_ID_MAX ||
+		    !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
 static const char *or_dash(const char *s)
 {
 	return s && *s ? s : "-";
@@ -155,7 +172,7 @@ static size_t format_head(const struct accesslog_entry *e, char *out, size_t cap
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(out, cap, "%s.%03ldZ %ld %.*s ", when, ts.tv_nsec / 1000000, (long)getpid(),
-		     REQUEST_ID_MAX, or_dash(e->request_id));
+		     REQUEST_ID_MAX, id_sane(e->request_id) ? e->request_id : "-");
 	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -287,23 +304,6 @@ enum ap_err accesslog_write(struct accesslog *l, const struct accesslog_entry *e
 }
 
 /* ---- request ids -------------------------------------------------------------- */
-
-static bool id_sane(const char *s)
-{
-	size_t n = 0;
-
-	if (!s)
-		return false;
-	for (; s[n]; n++) {
-		char c = s[n];
-
-		if (n == REQUEST_ID_MAX ||
-		    !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return n > 0;
-}
 
 void request_id_make(const char *header, char *out)
 {

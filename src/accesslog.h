@@ -24,6 +24,8 @@
  * every log of the process reopen the path first; if that fails, the old
  * file is kept and the failure logged.
  *
+ * A REQUEST_ID that request_id_make would not have kept is written as "-".
+ *
  * Request ids: the web server's X-Request-Id (HTTP_X_REQUEST_ID) when it is
  * 1..REQUEST_ID_MAX characters of [A-Za-z0-9._-], else one made here: 16
  * lower-case hex digits, a random prefix drawn once per process (again

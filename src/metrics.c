@@ -164,10 +164,11 @@ static const struct shm_kind met_kind = {header_valid, header_zero, header_init}
 
 /* ---- liveness ------------------------------------------------------------ */
 
-/* Field 22 of /proc/PID/stat (clock ticks since boot); false if unreadable,
- * with errno ENOENT when the process is gone. The command name (field 2)
- * may hold blanks and parentheses, so fields are counted from the last ')'. */
-static bool proc_start(pid_t pid, uint64_t *out)
+/* Fields 3 (state) and 22 (starttime, clock ticks since boot) of
+ * /proc/PID/stat; false if unreadable, with errno ENOENT when the process
+ * is gone. The command name (field 2) may hold blanks and parentheses, so
+ * fields are counted from the last ')'. */
+static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 {
 	char path[64], text[MET_PROC_STAT_MAX + 1];
 	const char *p, *end;
@@ -181,33 +182,45 @@ static bool proc_start(pid_t pid, uint64_t *out)
 	n = read(fd, text, MET_PROC_STAT_MAX);
 	close(fd);
 	if (n <= 0)
-		return false;
+		return errno = EIO, false;
 	text[n] = '\0';
 	p = strrchr(text, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return errno = EINVAL, false;
+	*state = p[2];
 	for (int field = 2; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
 	if (!p)
 		return errno = EINVAL, false;
 	end = p + 1 + strcspn(p + 1, " \n");
-	if (dec_parse_u64(p + 1, (size_t)(end - p - 1), UINT64_MAX, 0, out))
+	if (dec_parse_u64(p + 1, (size_t)(end - p - 1), UINT64_MAX, 0, start))
 		return errno = EINVAL, false;
 	return true;
 }
 
+static bool proc_start(pid_t pid, uint64_t *start)
+{
+	char state;
+
+	return proc_stat(pid, &state, start);
+}
+
 /* The process that claimed a slot still runs: kill(pid, 0) (EPERM means a
- * process of another user has that pid now), then its start time, if one
- * was recorded, against pid reuse. */
+ * process of another user has that pid now), then, if a start time was
+ * recorded, /proc: not a zombie (killed, not yet reaped by the web
+ * server), and started when the claimer did (not a reused pid). */
 static bool slot_alive(pid_t pid, uint64_t start)
 {
 	uint64_t now;
+	char state;
 
 	if (pid <= 0 || kill(pid, 0) != 0)
 		return false;
 	if (start == 0)
 		return true;
-	if (!proc_start(pid, &now))
+	if (!proc_stat(pid, &state, &now))
 		return errno != ENOENT;	/* no /proc here: kill's answer stands */
-	return now == start;
+	return now == start && state != 'Z' && state != 'X';
 }
 
 /* ---- claiming a slot ----------------------------------------------------- */
@@ -609,28 +622,38 @@ static void seconds_text(uint64_t us, char *out, size_t cap)
 		out[--n] = '\0';
 }
 
+/* Appends to out[0..cap) at *n; a text that does not fit is cut, never
+ * overrun (the label sets are closed and short: it always fits). */
+static void add_text(char *out, size_t cap, size_t *n, const char *fmt, ...) AP_PRINTF(4, 5);
+static void add_text(char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(out + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (r > 0)
+		*n = *n + (size_t)r < cap ? *n + (size_t)r : cap - 1;
+}
+
 /* {a="x",b="y"} for label indices i, j of f, plus extra (le=...) if given. */
 static void labels_text(const struct family *f, unsigned i, unsigned j, const char *extra,
 			char *out, size_t cap)
 {
-	int n = 0;
-	const char *sep = "";
+	size_t n = 0;
 
 	out[0] = '\0';
 	if (!f->l1 && !extra)
 		return;
-	n += snprintf(out + n, cap - (size_t)n, "{");
-	if (f->l1) {
-		n += snprintf(out + n, cap - (size_t)n, "%s=\"%s\"", f->l1, f->v1[i]);
-		sep = ",";
-	}
-	if (f->l2) {
-		n += snprintf(out + n, cap - (size_t)n, ",%s=\"%s\"", f->l2, f->v2[j]);
-		sep = ",";
-	}
+	add_text(out, cap, &n, "{");
+	if (f->l1)
+		add_text(out, cap, &n, "%s=\"%s\"", f->l1, f->v1[i]);
+	if (f->l2)
+		add_text(out, cap, &n, ",%s=\"%s\"", f->l2, f->v2[j]);
 	if (extra)
-		n += snprintf(out + n, cap - (size_t)n, "%s%s", sep, extra);
-	snprintf(out + n, cap - (size_t)n, "}");
+		add_text(out, cap, &n, "%s%s", f->l1 ? "," : "", extra);
+	add_text(out, cap, &n, "}");
 }
 
 static void emit_histogram(struct sink_text *t, const struct family *f, const struct met_view *v)

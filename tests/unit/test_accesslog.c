@@ -128,6 +128,8 @@ static void test_missing_fields_are_dashes(void **state)
 
 	(void)state;
 	assert_true(matches(line, "Z [0-9]+ - - - 404 0 - 0\\.000000$"));
+	e.request_id = "two words\n";	/* not an id: never written as is */
+	assert_true(matches(format(&e), "Z [0-9]+ - - - 404 0 - 0\\.000000$"));
 	e = entry("");
 	e.duration_us = 2500000;
 	assert_true(matches(format(&e), " /api/tiles/7/3/1/2\\.jpg 200 15360 r2 2\\.500000$"));
