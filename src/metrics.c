@@ -266,8 +266,14 @@ static enum ap_err claim_locked(const char *path, struct metrics_priv *p, char *
 		snprintf(why, whylen, "%s: cannot open: %s", path, strerror(errno));
 		return AP_ERR_IO;
 	}
-	for (i = 0; i < SHM_LOCK_TRIES && flock(fd, LOCK_EX | LOCK_NB) != 0; i++)
+	for (i = 0; i < SHM_LOCK_TRIES && flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(why, whylen, "%s: cannot lock: %s", path, strerror(errno));
+			close(fd);
+			return AP_ERR_IO;
+		}
 		nanosleep(&ts, NULL);
+	}
 	if (i == SHM_LOCK_TRIES) {
 		snprintf(why, whylen, "%s: locked by another process for over %d ms", path,
 			 SHM_LOCK_TRIES * SHM_LOCK_WAIT_MS);
