@@ -9,7 +9,7 @@ PKGS_BUILD="build-essential autoconf automake libtool pkg-config
   libwebp-dev libjpeg62-turbo-dev libpng-dev"
 PKGS_TEST="lighttpd apache2 libapache2-mod-fcgid nginx-light spawn-fcgi curl
   clang libclang-rt-14-dev valgrind wrk nghttp2-client openssl procps
-  iproute2 bc bsdutils man-db groff-base systemd"
+  iproute2 bc bsdutils man-db groff-base systemd prometheus"
 PKGS_SWIFT="swift swift-proxy swift-object swift-container swift-account memcached
   python3-swift"
 PKGS_BROWSER="chromium"
