@@ -178,6 +178,14 @@ static void on_batch_done(void *ud, enum ap_err e)
 	finish(c, e);
 }
 
+static void on_clear_done(struct clear_call *q, enum ap_err e)
+{
+	struct call *c = q->ud;
+
+	c->clearing = false;
+	finish(c, e);
+}
+
 /* The dataset is known: access, readiness, then the endpoint. */
 static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 {
@@ -208,7 +216,12 @@ static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 		batch_start(a, c->req, c->res, d, on_batch_done, c, &c->batch);
 		return;
 	case R_STATS: finish(c, control_stats(a, d, c->res)); return;
-	case R_CLEAR: finish(c, control_clear(a, d, c->res)); return;
+	case R_CLEAR:
+		c->waiting = c->clearing = true;
+		c->clear.done = on_clear_done;
+		c->clear.ud = c;
+		control_clear_start(&c->clear, a, d, c->res);
+		return;
 	case R_PREFETCH: finish(c, control_prefetch(a, c->req, d, c->res)); return;
 	case R_HEALTH: break;
 	}
@@ -233,6 +246,7 @@ void api_start(struct call *c)
 
 	c->waiting = false;
 	c->batch = NULL;
+	c->clearing = false;
 	c->why[0] = '\0';
 	cache_sync(a->cache);
 	api_cors(a, c->res);
@@ -264,6 +278,9 @@ void api_cancel(struct call *c)
 	if (c->batch) {
 		batch_cancel(c->batch);
 		c->batch = NULL;
+	} else if (c->clearing) {
+		control_clear_cancel(&c->clear);
+		c->clearing = false;
 	} else if (c->cw.f) {
 		catalog_cancel(&c->cw);
 	} else {

@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "catalog.h"
+#include "control.h"
 #include "dataset.h"
 #include "request.h"
 #include "response.h"
@@ -38,8 +39,10 @@ struct call {
 	struct catalog_wait cw;
 	struct lookup lk;
 	struct batch *batch;
+	struct clear_call clear;
+	bool clearing;		/* parked on clear */
 	char why[CATALOG_REASON_MAX + 32];
-	bool waiting;		/* parked on cw, lk or batch */
+	bool waiting;		/* parked on cw, lk, batch or clear */
 };
 
 void api_start(struct call *c);

@@ -9,9 +9,11 @@
 #include "app.h"
 #include "cache.h"
 #include "catalog.h"
+#include "clock.h"
 #include "engine.h"
 #include "ev.h"
 #include "generation.h"
+#include "l2.h"
 #include "log.h"
 #include "prefetch.h"
 #include "shm.h"
@@ -135,7 +137,10 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 				 "tiles included, is readable by anyone who knows its URL; access control "
 				 "here does not protect them there");
 	}
-	e = store_new(&a->cfg, a->cache, a->engine, &a->store);
+	e = l2_new(&a->cfg, a->loop, a->gens, &a->l2, why, whylen);
+	if (e)
+		goto fail;
+	e = store_new(&a->cfg, a->cache, a->engine, a->l2, &a->store);
 	if (e) {
 		snprintf(why, whylen, "cannot set up storage");
 		goto fail;
@@ -155,11 +160,21 @@ fail:
 	return e;
 }
 
+void app_settle(struct app *a)
+{
+	long long until = clock_ms() + a->cfg.redis_timeout_ms;
+
+	while (l2_writing(a->l2) && clock_ms() < until)
+		if (ev_run_once(a->loop, 10) < 0)
+			break;
+}
+
 void app_free(struct app *a)
 {
 	prefetch_free(a->prefetch);
 	catalog_free(a->catalog);
 	store_free(a->store);
+	l2_free(a->l2);
 	if (a->engine)
 		engine_free(a->engine);
 	if (a->cache)

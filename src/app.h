@@ -1,7 +1,7 @@
 /*
  * app.h - the world of one process: configuration, cache, engine, storage,
  * catalogue and prefetch queue, created once at start and used by every
- * request this process answers.
+ * request this process answers (and the shared tier on Redis, l2.h).
  */
 #ifndef AP_APP_H
 #define AP_APP_H
@@ -15,6 +15,7 @@ struct app {
 	struct gen_map *gens;
 	struct cache *cache;
 	struct engine *engine;
+	struct l2 *l2;		/* NULL without REDIS_URL */
 	struct store *store;
 	struct catalog *catalog;
 	struct prefetch *prefetch;
@@ -30,6 +31,9 @@ struct engine_opts;
 void app_engine_opts(const struct config *c, struct engine_opts *o);
 /* Loads the configuration and builds everything; why names the problem. */
 enum ap_err app_init(struct app *a, char *why, size_t whylen) AP_WARN_UNUSED;
+/* Before exiting: tiles fetched for the last answers go to the shared tier
+ * after them; lets them reach it (REDIS_TIMEOUT_MS at most). */
+void app_settle(struct app *a);
 void app_free(struct app *a);
 
 #endif

@@ -42,6 +42,7 @@ struct cfetch {
 	struct catalog *c;
 	uint32_t id;
 	uint64_t gen;			/* the dataset's generation when it started */
+	unsigned rereads;		/* started again after a clear during it */
 	struct objget og;
 	struct catalog_wait *waiters;
 	struct cfetch *next;
@@ -310,8 +311,16 @@ static void on_fetched(struct objget *o, enum ap_err fe, struct buf *b, void *ud
 	enum ap_err err = AP_OK;
 
 	(void)o;
+	/* a clear during the fetch: what it read may be older than the clear,
+	 * so it is read again for the same waiters (clears come from other
+	 * processes and hosts at any time; a few in a row are an error) */
+	if (gen != f->gen && f->rereads < CATALOG_REREADS_MAX) {
+		f->rereads++;
+		f->gen = gen;
+		c->start(c->ud, &f->og);
+		return;
+	}
 	fetch_unlink(c, f);
-	/* a clear during the fetch: what it read may be older than the clear */
 	if (gen == f->gen)
 		e = learn(c, f->id, fe, b, time(NULL), gen, &err);
 	else

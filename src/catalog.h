@@ -33,6 +33,7 @@
 #define CATALOG_NEGATIVE_MAX 1024	/* unknown or invalid ids remembered */
 #define CATALOG_REASON_MAX 160
 #define CATALOG_FETCHES_MAX 256		/* metadata reads in flight at most */
+#define CATALOG_REREADS_MAX 3		/* reads started again after a clear during them */
 
 struct objget;
 /* Reads an object as store_object_start() does (store.h); cancel stops one. */

@@ -103,6 +103,19 @@ static const struct opt opts[] = {
 	 "Directory of the pool's shared state (cache generations), private to the pool's user "
 	 "(0700, created if absent). Default: $RUNTIME_DIRECTORY/state (systemd), else "
 	 "$XDG_RUNTIME_DIR/astropixel-tiles, else /tmp/astropixel-tiles-<uid>."},
+	{"REDIS_URL", T_STR, O(redis_url), NULL, 0, 0, F_URL,
+	 "Shared tile cache of every process and host: redis://[:password@]host[:port][/db] or "
+	 "unix:///path/redis.sock[?db=N]. Unset: each process has its memory cache only. Redis must "
+	 "not be reachable by clients (a unix socket, or a private network)."},
+	{"REDIS_TIMEOUT_MS", T_INT, O(redis_timeout_ms), "50", 5, 5000, 0,
+	 "Deadline of a connect and of every Redis command; a Redis that misses it is skipped for "
+	 "a few seconds and storage answers."},
+	{"REDIS_TTL_SECONDS", T_INT, O(redis_ttl_s), "86400", 1, 31536000, 0,
+	 "Seconds a tile is kept in Redis (maxmemory with allkeys-lru evicts earlier)."},
+	{"REDIS_KEY_PREFIX", T_STR, O(redis_prefix), "astropixel-tiles:", 0, 0, 0,
+	 "Prefix of every key this service writes in Redis (one per deployment sharing a Redis)."},
+	{"REDIS_STORE_LOCAL", T_BOOL, O(redis_store_local), "false", 0, 0, 0,
+	 "Also keep tiles read from LOCAL_STORAGE_DIR in Redis (off: the local tree is as fast)."},
 	{"BATCH_MAX_TILES", T_INT, O(batch_max_tiles), "100", 1, BATCH_TILES_CEILING, 0,
 	 "Tiles per batch request at most (the URL length limit allows at most "
 	 BATCH_TILES_CEILING_TEXT ")."},

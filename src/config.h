@@ -37,6 +37,10 @@ struct config {
 	long metadata_ttl_s;
 	long negative_max, negative_ttl_s;
 	char *runtime_dir;
+	/* the shared tier (Redis) */
+	char *redis_url, *redis_prefix;
+	long redis_timeout_ms, redis_ttl_s;
+	bool redis_store_local;
 	/* batch, prefetch */
 	long batch_max_tiles, batch_timeout_ms;
 	long prefetch_queue_max, prefetch_parallel;

@@ -36,6 +36,34 @@ static struct json_object *bucket_health(const struct store_health *h)
 	return b;
 }
 
+/* The shared tier: "l2" is ok, degraded (failing, skipped for a cool-down
+ * or probing: tiles come from storage) or off; "redis" says why. */
+static void l2_health(struct app *a, struct json_object *o)
+{
+	struct json_object *r;
+	struct l2_stats st;
+
+	if (!a->l2) {
+		add(o, "l2", jstr("off"));
+		return;
+	}
+	l2_get_stats(a->l2, &st);
+	add(o, "l2", jstr(strcmp(st.state, "ok") == 0 ? "ok" : "degraded"));
+	r = json_object_new_object();
+	add(r, "state", jstr(st.state));
+	add(r, "hits", jint(st.hits));
+	add(r, "misses", jint(st.misses));
+	add(r, "errors", jint(st.errors));
+	add(r, "timeouts", jint(st.timeouts));
+	add(r, "bad_values", jint(st.bad_values));
+	add(r, "breaker_openings", jint(st.openings));
+	if (strcmp(st.state, "degraded") == 0)
+		add(r, "retry_in_s", jint((st.retry_in_ms + 999) / 1000));
+	if (st.last_error[0])
+		add(r, "last_error", jstr(st.last_error));
+	add(o, "redis", r);
+}
+
 /* What an operator should know about the configuration itself. */
 static struct json_object *warnings(struct app *a)
 {
@@ -80,6 +108,7 @@ enum ap_err control_health(struct app *a, struct response *res)
 		add(l, "state", jstr(h.local_ok ? "ok" : "unreadable"));
 	add(s, "local", l);
 	add(o, "storage", s);
+	l2_health(a, o);
 	l = json_object_new_object();
 	add(l, "connections_accepted", jint(a->conns_accepted));
 	add(l, "requests_served", jint(a->requests_served));
@@ -114,6 +143,18 @@ static struct json_object *stats_object(struct app *a, const struct cache_stats 
 	add(s, "prefetch_queue", jint(prefetch_queued(a->prefetch)));
 	add(s, "prefetched", jint(cs->prefetched));
 	add(s, "prefetch_hits", jint(cs->prefetch_hits));
+	if (a->l2) {
+		struct l2_stats st;
+
+		l2_get_stats(a->l2, &st);
+		add(s, "l2_state", jstr(st.state));
+		add(s, "l2_hits", jint(st.hits));
+		add(s, "l2_misses", jint(st.misses));
+		add(s, "l2_errors", jint(st.errors + st.timeouts));
+		add(s, "l2_bad_values", jint(st.bad_values));
+		add(s, "l2_writes", jint(st.writes));
+		add(s, "l2_dropped_writes", jint(st.dropped_writes));
+	}
 	add(s, "pid", jint(getpid()));
 	return s;
 }
@@ -137,25 +178,66 @@ enum ap_err control_stats(struct app *a, const struct dataset *d, struct respons
 	return response_json_object(res, 200, o);
 }
 
-enum ap_err control_clear(struct app *a, const struct dataset *d, struct response *res)
+/* How far it reached, honestly: every host (through Redis), this host's
+ * pool (Redis did not answer: the clear is pending and goes out when it
+ * does), or only this process (no shared generations). */
+static enum ap_err clear_answer(struct clear_call *q, bool reached)
 {
 	struct json_object *o = json_object_new_object();
-	uint32_t id = d->id;
-	size_t n;
+	struct app *a = q->a;
 
 	if (!o)
 		return AP_ERR_NOMEM;
-	/* bump first: from here on no process accepts or serves old entries */
-	n = cache_clear_dataset(a->cache, id);
-	prefetch_drop_dataset(a->prefetch, id);
-	catalog_drop(a->catalog, id);
-	add(o, "dataset_id", jint(id));
+	add(o, "dataset_id", jint(q->id));
 	add(o, "cleared", jbool(1));
-	/* how far it reached, honestly: the pool, or only this process */
-	add(o, "scope", jstr(gen_shared(a->gens) ? "pool" : "process"));
-	add(o, "tiles_dropped_here", jint(n));
-	add(o, "generation", jint(gen_get(a->gens, id)));
-	return response_json_object(res, 200, o);
+	if (a->l2 && reached)
+		add(o, "scope", jstr("global"));
+	else
+		add(o, "scope", jstr(gen_shared(a->gens) ? "pool" : "process"));
+	if (a->l2 && !reached)
+		add(o, "pending", jstr("Redis did not answer: other hosts learn of this clear when "
+				       "it does; until then this host does not use Redis for the "
+				       "dataset"));
+	add(o, "tiles_dropped_here", jint(q->dropped));
+	add(o, "generation", jint(gen_get(a->gens, q->id)));
+	return response_json_object(q->res, 200, o);
+}
+
+static void on_l2_clear(struct l2_clear_wait *w, bool reached, void *ud)
+{
+	struct clear_call *q = ud;
+
+	(void)w;
+	q->waiting = false;
+	q->done(q, clear_answer(q, reached));
+}
+
+void control_clear_start(struct clear_call *q, struct app *a, const struct dataset *d,
+			 struct response *res)
+{
+	q->a = a;
+	q->res = res;
+	q->id = d->id;
+	/* bump first: from here on no process of the host accepts or serves old
+	 * entries, and the clear is pending for the shared tier */
+	q->dropped = cache_clear_dataset(a->cache, d->id);
+	prefetch_drop_dataset(a->prefetch, d->id);
+	catalog_drop(a->catalog, d->id);
+	if (!a->l2) {
+		q->done(q, clear_answer(q, false));
+		return;
+	}
+	q->w.done = on_l2_clear;
+	q->w.ud = q;
+	q->waiting = true;
+	l2_clear(a->l2, d->id, &q->w);
+}
+
+void control_clear_cancel(struct clear_call *q)
+{
+	if (q->waiting)
+		l2_clear_cancel(&q->w);
+	q->waiting = false;
 }
 
 static enum ap_err param_u32(struct request *req, const char *name, uint32_t max, uint32_t *out)

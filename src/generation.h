@@ -48,6 +48,41 @@ bool gen_shared(struct gen_map *g);
 
 uint64_t gen_get(const struct gen_map *g, uint32_t dataset);
 uint64_t gen_epoch(const struct gen_map *g);
+/* A cache-clear here: the dataset's slot moves, and the clear is pending
+ * for the shared tier until gen_done_pending(). */
 void gen_bump(struct gen_map *g, uint32_t dataset);
+/* Every dataset at once (a clear this host cannot attribute). */
+void gen_bump_all(struct gen_map *g);
+
+/*
+ * The shared tier across hosts (l2.h) keeps its own generations in Redis.
+ * A clear that has not reached Redis yet is pending: while it is, this
+ * host must not use Redis for that dataset. The host also remembers the
+ * highest Redis generations any of its processes saw: one that rises was a
+ * clear on another host, and drops the dataset here (one process of the
+ * host wins the race and bumps; the others see it already raised).
+ */
+bool gen_pending(const struct gen_map *g, uint32_t dataset);
+/* Iterates pending clears (start with *cursor = 0); many: several datasets
+ * of one slot are pending, and only a clear of everything covers them. */
+bool gen_next_pending(const struct gen_map *g, size_t *cursor, uint32_t *dataset, bool *many);
+void gen_done_pending(struct gen_map *g, uint32_t dataset, bool many);
+uint64_t gen_remote(const struct gen_map *g, uint32_t dataset);
+uint64_t gen_remote_all(const struct gen_map *g);
+uint64_t gen_remote_epoch(const struct gen_map *g);
+/* Raise the remembered Redis generation; true (and the dataset, or all,
+ * dropped on this host) if it rose. */
+bool gen_note_remote(struct gen_map *g, uint32_t dataset, uint64_t remote);
+bool gen_note_remote_all(struct gen_map *g, uint64_t remote);
+void gen_set_remote_epoch(struct gen_map *g, uint64_t remote);
+/* true if this call raised the remembered Redis epoch to remote: the
+ * caller then applies the clears up to it (one process of the host does). */
+bool gen_raise_remote_epoch(struct gen_map *g, uint64_t remote);
+/* Which Redis the remembered values came from (a random id it keeps; 0:
+ * none yet). Another one (restarted empty, flushed) forgot every clear. */
+uint64_t gen_remote_inst(const struct gen_map *g);
+void gen_set_remote_inst(struct gen_map *g, uint64_t inst);
+/* Cleared on another host: dropped here, nothing pending. */
+void gen_drop(struct gen_map *g, uint32_t dataset);
 
 #endif

@@ -97,6 +97,7 @@ int oneshot_run(struct app *a, const char *line, const char *const *headers, siz
 	rc = response_write(&res, stdout) ? 1 : 0;
 	fflush(stdout);
 	response_free(&res);
+	app_settle(a);
 	goto out;
 toolong:
 	fprintf(stderr, "--request/--header: too long or too many\n");

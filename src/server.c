@@ -217,6 +217,7 @@ static void loop(struct front *f)
 	}
 	while (f->nconns > 0)
 		conn_close(f->conns[f->nconns - 1]);
+	app_settle(f->a);
 }
 
 int server_run(struct app *a, int listen_fd)

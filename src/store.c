@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "config.h"
 #include "engine.h"
+#include "l2.h"
 #include "local.h"
 #include "log.h"
 #include "s3.h"
@@ -43,13 +44,17 @@ struct walk {
 	bool bucket_absent;	/* the bucket said 404 for the current format */
 	bool deferred;		/* waiting for store_idle_step() */
 	bool asked;		/* storage was asked (else memory answered) */
+	bool l2_asked;		/* the shared tier was looked up (or skipped) */
+	bool l2_waiting;	/* its lookup is in flight */
 	enum ap_err bucket_err;	/* why a format stayed unknown */
+	struct l2_wait lw;	/* tiles[]: what the shared tier had, per format */
 };
 
 struct store {
 	const struct config *cfg;
 	struct cache *cache;
 	struct engine *engine;	/* NULL without a bucket */
+	struct l2 *l2;		/* NULL without Redis */
 	struct s3 *s3;
 	struct breaker breaker;
 	long long last_log_ms;
@@ -64,13 +69,14 @@ const char *tile_source_name(enum tile_source s)
 {
 	switch (s) {
 	case SRC_MEMORY: return "memory-cache";
+	case SRC_REDIS: return "redis";
 	case SRC_R2: return "r2";
 	default: return "local";
 	}
 }
 
 enum ap_err store_new(const struct config *c, struct cache *cache, struct engine *engine,
-		      struct store **out)
+		      struct l2 *l2, struct store **out)
 {
 	struct store *st = calloc(1, sizeof(*st));
 	enum ap_err e;
@@ -79,6 +85,7 @@ enum ap_err store_new(const struct config *c, struct cache *cache, struct engine
 		return AP_ERR_NOMEM;
 	st->cfg = c;
 	st->cache = cache;
+	st->l2 = l2;
 	st->engine = c->use_s3 ? engine : NULL;
 	breaker_init(&st->breaker, (unsigned)c->breaker_failures, c->breaker_cooldown_s * 1000);
 	buf_init(&st->scratch, TILE_MAX_BYTES);
@@ -250,6 +257,14 @@ static void undefer(struct walk *w)
 	w->deferred = false;
 }
 
+static void drop_l2_tiles(struct walk *w)
+{
+	for (int f = 0; f < FMT__COUNT; f++) {
+		tile_unref(w->lw.tiles[f]);
+		w->lw.tiles[f] = NULL;
+	}
+}
+
 /* Stops whatever the walk waits for and frees it; waiters are not called. */
 static void walk_free(struct walk *w)
 {
@@ -257,6 +272,9 @@ static void walk_free(struct walk *w)
 
 	unhash(w);
 	undefer(w);
+	if (w->l2_waiting)
+		l2_cancel(&w->lw);
+	drop_l2_tiles(w);
 	if (w->x)
 		engine_cancel(st->engine, w->x);
 	if (w->bucket_probe)
@@ -316,7 +334,14 @@ static void finish(struct walk *w, enum ap_err err, struct tile *t, enum tile_so
 		/* refused when too big or fetched across a cache-clear: still served */
 		if (cache_put(st->cache, t, w->gen) && w->background)
 			cache_note_prefetch(st->cache, t);
+		/* for every other process and host, after this answer is out; not
+		 * what was fetched across a clear (the key's generation would say
+		 * so, but a Redis that restarted meanwhile forgot it) */
+		if (w->lw.ok && cache_gen(st->cache, w->want.dataset) == w->gen &&
+		    (src == SRC_R2 || (src == SRC_LOCAL && st->cfg->redis_store_local)))
+			l2_put(st->l2, t, w->lw.gen_tag);
 	}
+	drop_l2_tiles(w);
 	unhash(w);
 	while (w->waiters) {
 		struct lookup *lk = w->waiters;
@@ -444,6 +469,35 @@ static bool bucket_step(struct walk *w)
 	return true;
 }
 
+static void on_l2(struct l2_wait *lw, void *ud)
+{
+	struct walk *w = ud;
+
+	(void)lw;
+	w->l2_waiting = false;
+	walk(w);
+}
+
+/* The shared tier, once per walk, for the formats from the current one on;
+ * false if it is not used (none, skipped, a clear of the dataset pending). */
+static bool l2_start(struct walk *w)
+{
+	struct store *st = w->st;
+
+	w->l2_asked = true;
+	if (!l2_usable(st->l2, w->want.dataset))
+		return false;
+	w->lw.key = w->want;
+	w->lw.fmts = 0;
+	for (int i = w->step; i < FMT__COUNT; i++)
+		w->lw.fmts |= (uint8_t)(1u << w->order[i]);
+	w->lw.done = on_l2;
+	w->lw.ud = w;
+	w->l2_waiting = true;
+	l2_lookup(st->l2, &w->lw);
+	return true;
+}
+
 /* Formats in order: memory answers what it knows, storage the rest. */
 static void walk(struct walk *w)
 {
@@ -460,6 +514,14 @@ static void walk(struct walk *w)
 			continue;
 		case CACHE_UNKNOWN:
 			break;
+		}
+		if (!w->l2_asked && l2_start(w))
+			return;	/* the walk goes on in on_l2() */
+		if (w->lw.tiles[k.fmt]) {
+			t = w->lw.tiles[k.fmt];
+			w->lw.tiles[k.fmt] = NULL;
+			finish(w, AP_OK, t, SRC_REDIS);
+			return;
 		}
 		w->bucket_absent = false;
 		if (!bucket_step(w))

@@ -3,8 +3,11 @@
  *
  * A struct lookup is one request's wait for a tile. The walk behind it goes
  * through the formats in fallback order (the requested one, then jpg, png,
- * webp), and for each format asks memory, then the bucket, then the local
- * tree. A format answers only once every format before it is known to be
+ * webp), and for each format asks memory, then the shared tier (Redis,
+ * l2.h: one round trip at the first format memory does not know, for every
+ * format left, shared with the walks started in the same loop iteration),
+ * then the bucket, then the local tree. A tile found in storage is written
+ * to the shared tier for every other process and host. A format answers only once every format before it is known to be
  * absent, so a request gets the format it asked for whenever storage has
  * it, whatever this or another process cached before. A format that the
  * bucket and the local tree both said they lack becomes a negative cache
@@ -54,8 +57,9 @@ struct tile;
 struct store;
 struct walk;
 
-enum tile_source { SRC_MEMORY, SRC_R2, SRC_LOCAL };
-const char *tile_source_name(enum tile_source s);	/* "memory-cache", "r2", "local" */
+enum tile_source { SRC_MEMORY, SRC_REDIS, SRC_R2, SRC_LOCAL };
+/* "memory-cache", "redis", "r2", "local" (X-Tile-Source) */
+const char *tile_source_name(enum tile_source s);
 
 struct lookup {
 	/* in */
@@ -72,8 +76,10 @@ struct lookup {
 	struct lookup *prev, *next;	/* the walk's waiters */
 };
 
+struct l2;
+/* l2 may be NULL (no shared tier). */
 enum ap_err store_new(const struct config *c, struct cache *cache, struct engine *engine,
-		      struct store **out) AP_WARN_UNUSED;
+		      struct l2 *l2, struct store **out) AP_WARN_UNUSED;
 /* Cancels every walk; lookups still waiting are not called. */
 void store_free(struct store *st);
 

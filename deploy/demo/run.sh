@@ -3,7 +3,18 @@
 # missing, builds, generates a synthetic star-field pyramid (about 2 700 JPEG
 # tiles) and serves it with lighttpd on http://127.0.0.1:${PORT:-8080}/
 # (the viewer) and /api/tiles/... (the API). Ctrl-C stops it.
+#
+# --redis: with the shared cache tier too, as recommended for a pool: a
+# redis-server from deploy/redis/astropixel-tiles-redis.conf on a unix socket
+# under _build/demo/redis (stopped with the demo), REDIS_URL pointing at it
+# and REDIS_STORE_LOCAL=true (the sample is a local tree).
 set -euo pipefail
+WITH_REDIS=""
+case "${1:-}" in
+	--redis) WITH_REDIS=1 ;;
+	"") ;;
+	*) echo "usage: $0 [--redis]" >&2; exit 2 ;;
+esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PORT=${PORT:-8080}
 DEMO=$ROOT/_build/demo
@@ -11,6 +22,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 cd "$ROOT"
 
 bash tests/scripts/install-deps.sh demo
+[ -z "$WITH_REDIS" ] || bash tests/scripts/install-deps.sh demo-redis
 [ -x configure ] || autoreconf -fi >/dev/null 2>&1
 mkdir -p "$DEMO/build" "$DEMO/www"
 ( cd "$DEMO/build" && { [ -f Makefile ] || ../../../configure -q CFLAGS="-O2 -g"; } &&
@@ -36,6 +48,16 @@ LOCAL_STORAGE_DIR=$DEMO/data
 SECRET_KEY=demo-secret-change-me
 TILE_RUNTIME_DIR=$DEMO/run
 ENV
+if [ -n "$WITH_REDIS" ]; then
+	mkdir -p "$DEMO/redis" && chmod 700 "$DEMO/redis"
+	rm -f "$DEMO/redis/redis.sock"
+	redis-server deploy/redis/astropixel-tiles-redis.conf --unixsocket "$DEMO/redis/redis.sock" \
+		--unixsocketperm 700 --dir "$DEMO/redis" --maxmemory 256mb > "$DEMO/redis/redis.log" 2>&1 &
+	RPID=$!
+	trap 'kill $RPID 2>/dev/null' EXIT
+	for _ in $(seq 1 100); do [ -S "$DEMO/redis/redis.sock" ] && break; sleep 0.05; done
+	printf 'REDIS_URL=unix://%s\nREDIS_STORE_LOCAL=true\n' "$DEMO/redis/redis.sock" >> "$DEMO/app.env"
+fi
 sed -e "s|/usr/local/sbin/astropixel-tiles|$DEMO/build/astropixel-tiles|" \
     -e "s|/run/lighttpd/astropixel-tiles.sock|$DEMO/fcgi.sock|" \
     -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$DEMO/app.env|" \
@@ -57,7 +79,8 @@ B="http://127.0.0.1:$PORT"
 cat <<MSG
 
 astropixel-tiles is serving the sample on $B  (Ctrl-C stops)
-logs: $DEMO/responders.log (astropixel-tiles), $DEMO/error.log (lighttpd)
+logs: $DEMO/responders.log (astropixel-tiles), $DEMO/error.log (lighttpd)${WITH_REDIS:+
+shared tier: Redis on $DEMO/redis/redis.sock (health says "l2": "ok")}
 
   viewer          $B/            (dataset 2 is private: paste the token below
                                    into "Access token")
@@ -73,4 +96,11 @@ logs: $DEMO/responders.log (astropixel-tiles), $DEMO/error.log (lighttpd)
   try: curl -i $B/api/tiles/1/12/10/5.jpg   (twice: X-Tile-Source local, then memory-cache)
 
 MSG
-exec lighttpd -D -f "$DEMO/lighttpd.conf"
+if [ -z "$WITH_REDIS" ]; then
+	exec lighttpd -D -f "$DEMO/lighttpd.conf"
+fi
+# Redis goes when lighttpd does (the EXIT trap), Ctrl-C or SIGTERM
+lighttpd -D -f "$DEMO/lighttpd.conf" &
+LPID=$!
+trap 'kill $LPID 2>/dev/null; kill $RPID 2>/dev/null' EXIT INT TERM
+wait "$LPID"

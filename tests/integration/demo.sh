@@ -28,4 +28,29 @@ req GET "http://127.0.0.1:$PORT/api/tiles/1/12/10/5.jpg"
 expect "the suggested curl shows memory-cache the second time" "$(header X-Tile-Source)" memory-cache
 # stop the demo's lighttpd (the script exec'd into it) and everything under it
 kill -TERM -- -"$DPID" 2>/dev/null
+for _ in $(seq 1 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+
+# ---- the README's "with Redis": deploy/demo/run.sh --redis -------------------------
+PORT=$(free_port)
+PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" --redis > "$STATE/demo-redis.out" 2>&1 &
+DPID=$!
+track "$DPID"
+ok=""
+for i in $(seq 1 100); do
+	curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && { ok=1; break; }
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.2
+done
+[ -n "$ok" ] && pass "deploy/demo/run.sh --redis serves on 127.0.0.1:$PORT" || fail "demo --redis starts" "$(tail -5 "$STATE/demo-redis.out")"
+req GET "http://127.0.0.1:$PORT/api/tiles/1/11/3/2.jpg"
+expect "--redis: a tile" "$STATUS" 200
+sleep 0.7	# a poll has connected every process
+req GET "http://127.0.0.1:$PORT/api/tiles/health"
+expect "--redis: health says l2 ok" "$(json 'j.l2')" ok
+expect "--redis: the tile went to Redis (REDIS_STORE_LOCAL)" \
+	"$(redis-cli -s "$DEMO_DIR/redis/redis.sock" --scan --pattern '*:t:1:*:11:3:2:jpg' | wc -l)" 1
+rpid=$(pgrep -f "redis-server.*$DEMO_DIR/redis/redis.sock" | head -1)
+kill -TERM -- -"$DPID" 2>/dev/null
+for _ in $(seq 1 50); do kill -0 "${rpid:-0}" 2>/dev/null || break; sleep 0.1; done
+check "--redis: its Redis stops with the demo" bash -c "! kill -0 ${rpid:-0} 2>/dev/null"
 finish

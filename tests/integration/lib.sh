@@ -113,38 +113,49 @@ make_fixture() {
 	cp "$STATE/png4/tiles/4/10/1/1.png" "$d/tiles/4/10/1/1.png"
 }
 
-# lighttpd_from_deploy ENV_FILE [PROCS]: a real lighttpd on a free port,
+# lighttpd_instance DIR ENV_FILE [PROCS]: a real lighttpd on a free port,
 # started from deploy/lighttpd/astropixel-tiles.conf with its paths
-# substituted (and PROCS responders instead of 2); a previous one of this
-# test is stopped first. Logs: $STATE/error.log, backend.log (the
-# responders'), lighttpd.out. Extra lighttpd lines can be given in
-# $LIGHTTPD_EXTRA. Sets PORT, BASE, LPID; waits until health answers.
-LPID=""
-lighttpd_from_deploy() {
-	local env=$1 procs=${2:-2}
-	[ -n "$LPID" ] && stop_pid "$LPID"
-	PORT=$(free_port)
-	mkdir -p "$STATE/www"
+# substituted (and PROCS responders instead of 2), everything of it under DIR
+# (one "host"). Logs: DIR/error.log, DIR/backend.log (the responders'),
+# DIR/lighttpd.out. Extra lighttpd lines can be given in $LIGHTTPD_EXTRA.
+# Sets IPORT, IPID; waits until health answers.
+lighttpd_instance() {
+	local dir=$1 env=$2 procs=${3:-2}
+	IPORT=$(free_port)
+	mkdir -p "$dir/www"
 	sed -e "s|/usr/local/sbin/astropixel-tiles|$BIN|" \
-	    -e "s|/run/lighttpd/astropixel-tiles.sock|$STATE/fcgi.$PORT.sock|" \
+	    -e "s|/run/lighttpd/astropixel-tiles.sock|$dir/fcgi.$IPORT.sock|" \
 	    -e "s|/usr/local/etc/astropixel-tiles/astropixel-tiles.env|$env|" \
 	    -e "s|\"max-procs\" => 2|\"max-procs\" => $procs|" \
 	    -e 's|"bin-copy-environment" => ( "PATH", "TMPDIR" )|"bin-copy-environment" => ( "PATH", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS" )|' \
-	    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$STATE/astropixel-tiles.conf"
-	cat > "$STATE/lighttpd.conf" <<CONF
-server.document-root = "$STATE/www"
+	    "$IT_ROOT/deploy/lighttpd/astropixel-tiles.conf" > "$dir/astropixel-tiles.conf"
+	cat > "$dir/lighttpd.conf" <<CONF
+server.document-root = "$dir/www"
 server.bind = "127.0.0.1"
-server.port = $PORT
-server.errorlog = "$STATE/error.log"
-server.breakagelog = "$STATE/backend.log"
+server.port = $IPORT
+server.errorlog = "$dir/error.log"
+server.breakagelog = "$dir/backend.log"
 ${LIGHTTPD_EXTRA:-}
-include "$STATE/astropixel-tiles.conf"
+include "$dir/astropixel-tiles.conf"
 CONF
-	lighttpd -D -f "$STATE/lighttpd.conf" >> "$STATE/lighttpd.out" 2>&1 &
-	LPID=$!
-	track "$LPID"
+	lighttpd -D -f "$dir/lighttpd.conf" >> "$dir/lighttpd.out" 2>&1 &
+	IPID=$!
+	track "$IPID"
+	wait_http "http://127.0.0.1:$IPORT/api/tiles/health" 100
+}
+
+# lighttpd_from_deploy ENV_FILE [PROCS]: lighttpd_instance under $STATE; a
+# previous one of this test is stopped first. Sets PORT, BASE, LPID.
+LPID=""
+lighttpd_from_deploy() {
+	local rc
+	[ -n "$LPID" ] && stop_pid "$LPID"
+	lighttpd_instance "$STATE" "$1" "${2:-2}"
+	rc=$?
+	PORT=$IPORT
+	LPID=$IPID
 	BASE=http://127.0.0.1:$PORT/api/tiles
-	wait_http "$BASE/health" 100
+	return $rc
 }
 
 # start_swift / stop_swift: Swift + s3api (tests/scripts/swift.sh) under
@@ -255,3 +266,41 @@ start_unit_pool() {
 	expect "the responders run as the unit's user" \
 		"$(for p in $POOL_PIDS; do ps -o user= -p "$p"; done | sort -u | tr -d ' \n')" www-data
 }
+
+# ---- a real Redis as the shared tier --------------------------------------------
+# start_redis DIR [redis-server args...]: redis-server with the shipped
+# deploy/redis/astropixel-tiles-redis.conf, its socket DIR/redis.sock (DIR
+# 0700) and whatever the args add (--port P: also 127.0.0.1:P). The same
+# args again restart it (restart_redis). Sets RPID (tracked), RSOCK; waits
+# until it answers PING (bounded).
+RARGS=()
+start_redis() {
+	local dir=$1 i
+	shift
+	RDIR=$dir
+	RARGS=("$@")
+	mkdir -p "$dir"
+	chmod 700 "$dir"
+	RSOCK=$dir/redis.sock
+	redis-server "$IT_ROOT/deploy/redis/astropixel-tiles-redis.conf" --unixsocket "$RSOCK" \
+		--unixsocketperm 700 --dir "$dir" --bind 127.0.0.1 "${RARGS[@]}" >> "$dir/redis.log" 2>&1 &
+	RPID=$!
+	track "$RPID"
+	for i in $(seq 1 100); do
+		[ "$(redis-cli -s "$RSOCK" ${REDISCLI_AUTH:+--no-auth-warning} ping 2>/dev/null)" = PONG ] && return 0
+		# a password-protected one answers NOAUTH: it is up
+		redis-cli -s "$RSOCK" ping 2>/dev/null | grep -q NOAUTH && return 0
+		kill -0 "$RPID" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+# kill_redis [SIGNAL]: stops it at once (SIGKILL by default: no goodbye)
+kill_redis() {
+	kill "-${1:-KILL}" "$RPID" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.05; done
+	rm -f "$RSOCK"
+}
+restart_redis() { kill_redis "${1:-KILL}"; start_redis "$RDIR" "${RARGS[@]}"; }
+# rcli ARGS...: redis-cli on the socket
+rcli() { redis-cli -s "$RSOCK" "$@"; }

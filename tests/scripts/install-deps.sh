@@ -5,11 +5,11 @@
 set -euo pipefail
 
 PKGS_BUILD="build-essential autoconf automake libtool pkg-config
-  libfcgi-dev libfcgi-bin libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev
+  libfcgi-dev libfcgi-bin libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev libhiredis-dev
   libwebp-dev libjpeg62-turbo-dev libpng-dev"
 PKGS_TEST="lighttpd apache2 libapache2-mod-fcgid nginx-light spawn-fcgi curl
   clang libclang-rt-14-dev valgrind wrk nghttp2-client openssl procps
-  iproute2 bc bsdutils man-db groff-base systemd prometheus"
+  iproute2 bc bsdutils man-db groff-base systemd prometheus redis-server redis-tools"
 PKGS_SWIFT="swift swift-proxy swift-object swift-container swift-account memcached
   python3-swift"
 PKGS_BROWSER="chromium"
@@ -18,8 +18,9 @@ want="$PKGS_BUILD"
 case "${1:-all}" in
   build) ;;
   demo) want="$want lighttpd curl" ;;
+  demo-redis) want="$want redis-server redis-tools" ;;
   all) want="$want $PKGS_TEST $PKGS_SWIFT $PKGS_BROWSER" ;;
-  *) echo "usage: $0 [build|demo|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|demo|demo-redis|all]" >&2; exit 2 ;;
 esac
 
 # Node.js comes with the machine image (NodeSource); Debian's npm conflicts

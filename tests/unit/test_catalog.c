@@ -768,6 +768,50 @@ static void a_cache_clear_anywhere_in_the_pool_expires_metadata(void **state)
 	gen_close(g);
 }
 
+/* A fetch during which a clear happens (the fake bumps the generation
+ * while "reading"): read again for the same request, not a 502; a clear
+ * during every read, more than CATALOG_REREADS_MAX times, is the error. */
+struct bumping {
+	struct fake f;
+	struct gen_map *g;
+	int bumps;		/* clears to make, one per read */
+};
+
+static void bumping_start(void *ud, struct objget *o)
+{
+	struct bumping *b = ud;
+
+	if (b->bumps > 0) {
+		b->bumps--;
+		gen_bump(b->g, 1);
+	}
+	answer_from(fake_fetch, &b->f, o);
+}
+
+static void a_clear_during_the_read_reads_again(void **state)
+{
+	struct bumping b = {.f = {.json = public_json}};
+	struct catalog *c;
+	struct dataset d_, *d = &d_;
+
+	(void)state;
+	b.g = gen_open_private();
+	assert_non_null(b.g);
+	c = catalog_new(60, b.g, bumping_start, no_cancel, &b);
+	b.bumps = 2;
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(b.f.calls, 3);		/* two reads crossed a clear */
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_OK);
+	assert_int_equal(b.f.calls, 3);		/* the third is remembered */
+	catalog_drop(c, 1);
+	b.bumps = 100;
+	b.f.calls = 0;
+	assert_int_equal(get(c, 1, d, NULL, 0), AP_ERR_STORAGE);
+	assert_int_equal(b.f.calls, 1 + CATALOG_REREADS_MAX);	/* bounded */
+	catalog_free(c);
+	gen_close(b.g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -800,6 +844,7 @@ int main(void)
 		cmocka_unit_test(known_pool_is_bounded_lru),
 		cmocka_unit_test(storage_failure_answers_the_last_known_metadata),
 		cmocka_unit_test(a_cache_clear_anywhere_in_the_pool_expires_metadata),
+		cmocka_unit_test(a_clear_during_the_read_reads_again),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -428,6 +428,66 @@ static void test_slot_shared_modulo_n(void **state)
 	gen_close(g);
 }
 
+/* The shared tier's bookkeeping: a clear is pending until told to Redis,
+ * one raise of the remembered Redis values wins, bump-all moves every slot. */
+static void test_pending_until_done(void **state)
+{
+	struct gen_map *g = gen_open_private();
+	size_t cur = 0;
+	uint32_t id = 0;
+	bool many = false;
+
+	(void)state;
+	assert_false(gen_pending(g, 5));
+	assert_false(gen_next_pending(g, &cur, &id, &many));
+	gen_bump(g, 5);
+	assert_true(gen_pending(g, 5));
+	assert_false(gen_pending(g, 5 + GEN_N_SLOTS));	/* same slot, other dataset */
+	cur = 0;
+	assert_true(gen_next_pending(g, &cur, &id, &many));
+	assert_int_equal(id, 5);
+	assert_false(many);
+	assert_false(gen_next_pending(g, &cur, &id, &many));
+	gen_bump(g, 5 + GEN_N_SLOTS);	/* a second dataset of the slot: both pending */
+	assert_true(gen_pending(g, 5) && gen_pending(g, 5 + GEN_N_SLOTS));
+	gen_done_pending(g, 5, false);	/* the first clear's answer covers not both */
+	assert_true(gen_pending(g, 5));
+	cur = 0;
+	assert_true(gen_next_pending(g, &cur, &id, &many));
+	assert_true(many);
+	gen_done_pending(g, id, true);
+	assert_false(gen_pending(g, 5) || gen_pending(g, 5 + GEN_N_SLOTS));
+	gen_close(g);
+}
+
+static void test_remote_raise_once_and_bump_all(void **state)
+{
+	struct gen_map *g = gen_open_private();
+	uint64_t before = gen_get(g, 9), e0 = gen_epoch(g);
+
+	(void)state;
+	assert_true(gen_note_remote(g, 9, 3));		/* cleared elsewhere: dropped here */
+	assert_int_equal(gen_get(g, 9), before + 1);
+	assert_false(gen_note_remote(g, 9, 3));		/* seen already */
+	assert_false(gen_note_remote(g, 9, 2));		/* never goes back */
+	assert_int_equal(gen_remote(g, 9), 3);
+	assert_false(gen_pending(g, 9));		/* a remote clear is not ours to send */
+	assert_true(gen_raise_remote_epoch(g, 7));
+	assert_false(gen_raise_remote_epoch(g, 7));
+	assert_false(gen_raise_remote_epoch(g, 6));
+	gen_set_remote_epoch(g, 2);			/* a Redis that restarted */
+	assert_int_equal(gen_remote_epoch(g), 2);
+	before = gen_get(g, 1234);
+	gen_bump_all(g);
+	assert_int_equal(gen_get(g, 1234), before + 1);
+	assert_true(gen_epoch(g) > e0);
+	assert_true(gen_note_remote_all(g, 1));
+	assert_int_equal(gen_get(g, 1234), before + 2);
+	gen_drop(g, 77);
+	assert_false(gen_pending(g, 77));
+	gen_close(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +508,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_under_us_costs_sharing_not_life, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unusable_path_then_private_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_shared_modulo_n, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_until_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remote_raise_once_and_bump_all, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
