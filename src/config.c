@@ -56,6 +56,8 @@ static const struct opt opts[] = {
 	 "knows its URL."},
 	{"R2_UPLOAD_MAX_WORKERS", T_INT, O(upload_workers), "20", 1, 256, 0,
 	 "Parallel PUTs of astropixel-sync."},
+	{"SYNC_WEBP", T_BOOL, O(sync_webp), "false", 0, 0, 0,
+	 "astropixel-sync makes a WebP variant of every JPEG and PNG tile, as --webp does."},
 	{"LOCAL_STORAGE_DIR", T_STR, O(local_dir), NULL, 0, 0, 0,
 	 "Local tree (tiles/, metadata/datasets/); the fallback when the bucket fails."},
 	{"S3_CA_BUNDLE", T_STR, O(ca_bundle), NULL, 0, 0, 0,

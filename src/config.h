@@ -28,6 +28,7 @@ struct config {
 	long breaker_failures, breaker_cooldown_s;
 	long max_host_conns, max_streams, dns_ttl_s, conn_max_age_s;
 	long upload_workers;
+	bool sync_webp;		/* astropixel-sync: make WebP variants */
 	/* access */
 	char *jwt_secret;
 	char *cors_origin;

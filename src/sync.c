@@ -13,6 +13,11 @@
  * Signals: SIGINT/SIGTERM only count into a flag; upload.c stops sending,
  * lets transfers in flight finish (a second signal cancels them), and the
  * summary is printed before exiting with SYNC_EXIT_INTERRUPTED.
+ *
+ * Three runs (upload.h, enum upload_mode): a sync (tiles, WebP variants
+ * with --webp or SYNC_WEBP, metadata, index), or --index-only: the index
+ * from the bucket's listing when a bucket is configured, else from the
+ * local tree, written there.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -33,6 +38,7 @@
 #include "s3.h"
 #include "tilekey.h"
 #include "upload.h"
+#include "webp_variant.h"
 
 #define SYNC_EXIT_OK 0
 #define SYNC_EXIT_FAILED 1
@@ -48,6 +54,9 @@
 #define SYNC_ETA_MAX 32			/* "123:59:59" */
 #define SYNC_BAR_MIN 10			/* narrower than this: no bar, numbers only */
 #define SYNC_BAR_WIDTH 24
+#define SYNC_SSIM_DIGITS_MAX 4		/* --webp-ssim 0.NNNN: the mark keeps ten-thousandths */
+/* --webp-quality without --webp-ssim: no threshold (the smallest the mark holds) */
+#define SYNC_SSIM_NONE 0.0001
 
 /* Settings astropixel-sync reads, shown by --help from the common table. */
 static const char *const sync_settings[] = {
@@ -55,7 +64,7 @@ static const char *const sync_settings[] = {
 	"S3_ENDPOINT_URL", "S3_REGION", "LOCAL_STORAGE_DIR", "R2_UPLOAD_MAX_WORKERS",
 	"S3_CA_BUNDLE", "S3_VERIFY_TLS", "S3_CONNECT_TIMEOUT_MS", "S3_TIMEOUT_MS",
 	"S3_MAX_RETRIES", "S3_MAX_HOST_CONNECTIONS", "S3_MAX_CONCURRENT_STREAMS",
-	"DNS_CACHE_TTL", "S3_CONN_MAX_AGE",
+	"DNS_CACHE_TTL", "S3_CONN_MAX_AGE", "SYNC_WEBP",
 };
 
 static volatile sig_atomic_t stop_signals;
@@ -68,7 +77,7 @@ static void on_signal(int sig)
 }
 
 struct ui {
-	bool tty, quiet, verbose, dry_run;
+	bool tty, quiet, verbose, dry_run, index_only;
 	bool bar_shown;
 	unsigned workers;
 	int log_interval_ms;
@@ -133,13 +142,24 @@ static void usage(FILE *out)
 		"Uploads tiles/{id}/... and metadata/datasets/{id}.json from LOCAL_STORAGE_DIR to\n"
 		"the bucket, R2_UPLOAD_MAX_WORKERS PUTs in parallel, skipping objects whose ETag\n"
 		"equals the local MD5 (a second run sends nothing; an interrupted run is finished\n"
-		"by the next). Without ids, every dataset of the local tree. A dataset's metadata\n"
-		"goes after its tiles.\n"
+		"by the next). Without ids, every dataset of the local tree. Each dataset's tile\n"
+		"index, metadata/datasets/{id}.index, is built from the local tree and written\n"
+		"there too. Order: tiles, then metadata, then the index, then deletions.\n"
 		"\n"
 		"Options:\n"
-		"  -n, --dry-run          list what would be uploaded (and deleted); send nothing\n"
+		"  -n, --dry-run          list what would be uploaded (and deleted); send nothing,\n"
+		"                         write nothing locally\n"
 		"      --delete           also delete bucket objects of the synced datasets that\n"
-		"                         are gone locally (tiles/{id}/ and the metadata key only)\n"
+		"                         are gone locally (tiles/{id}/, the metadata, the index)\n"
+		"      --index-only       only the index: from the bucket's listing if a bucket is\n"
+		"                         configured (without ids, of every dataset whose metadata\n"
+		"                         it holds), else from the local tree, written there\n"
+		"      --webp             also make a WebP variant y.webp of every JPEG and PNG\n"
+		"                         tile, in the local tree and the bucket [SYNC_WEBP]\n"
+		"      --webp-ssim S      JPEG variants keep SSIM >= S, 0.0001..1 [%.2f]\n"
+		"      --webp-quality Q   a fixed quality 1..100 instead of the search (no SSIM\n"
+		"                         threshold unless --webp-ssim is given too)\n"
+		"      --webp-jobs N      encoding threads, 1..%d [the number of CPUs]\n"
 		"  -j, --workers N        parallel transfers, 1..%d [R2_UPLOAD_MAX_WORKERS]\n"
 		"      --progress-interval S\n"
 		"                         seconds between progress lines when stderr is not a\n"
@@ -150,8 +170,13 @@ static void usage(FILE *out)
 		"  -V, --version          the version\n"
 		"\n"
 		"Exit status: 0 all in sync, 1 some object failed or the bucket refused us,\n"
-		"2 usage or configuration error, %d interrupted (run again to finish).\n"
-		"\n", UPLOAD_WORKERS_MAX, SYNC_LOG_INTERVAL_S, SYNC_EXIT_INTERRUPTED);
+		"2 usage or configuration error (also --webp in a build without WebP support),\n"
+		"%d interrupted (run again to finish).\n"
+		"\n", WEBP_SSIM_MIN_DEFAULT, UPLOAD_WEBP_JOBS_MAX, UPLOAD_WORKERS_MAX,
+		SYNC_LOG_INTERVAL_S, SYNC_EXIT_INTERRUPTED);
+	if (!upload_webp_supported())
+		fprintf(out, "This build has no WebP support (configure did not find libwebp, "
+			"libwebpmux,\nlibpng and libjpeg): --webp and SYNC_WEBP=true are refused.\n\n");
 	fprintf(out, "Settings read by astropixel-sync (environment variables; ENV_FILE names an\n"
 		     "optional .env file, the environment wins):\n");
 	print_settings(out);
@@ -166,6 +191,29 @@ static bool parse_num(const char *s, long min, long max, long *out)
 	    v < (uint64_t)min)
 		return false;
 	*out = (long)v;
+	return true;
+}
+
+/* --webp-ssim: "1", or "0." and 1..SYNC_SSIM_DIGITS_MAX digits, above 0. */
+static bool parse_ssim(const char *s, double *out)
+{
+	double scale = 1;
+	uint64_t v;
+	size_t n;
+
+	if (!strcmp(s, "1")) {
+		*out = 1;
+		return true;
+	}
+	if (strncmp(s, "0.", 2))
+		return false;
+	n = strlen(s + 2);
+	if (n == 0 || n > SYNC_SSIM_DIGITS_MAX ||
+	    dec_parse_u64(s + 2, n, UINT64_MAX, DEC_LEADING_ZEROS, &v) || v == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		scale *= 10;
+	*out = (double)v / scale;
 	return true;
 }
 
@@ -262,6 +310,14 @@ static void on_progress(const struct upload_stats *st, void *ud)
 		return;
 	ui->last_draw = ui->last_log = now;
 	switch (st->phase) {
+	case UP_SCANNING:
+		snprintf(text, sizeof(text), "scanning the local tree: %llu files",
+			 st->local_objects);
+		break;
+	case UP_VARIANTS:
+		snprintf(text, sizeof(text), "making WebP variants: %llu/%llu tiles",
+			 st->variants_done, st->variants_total);
+		break;
 	case UP_LISTING:
 		snprintf(text, sizeof(text), "listing the bucket: %llu objects so far",
 			 st->bucket_objects);
@@ -320,6 +376,14 @@ static void on_event(const struct upload_event *ev, void *ud)
 		break;
 	case UEV_WARNING:
 		say(ui, stderr, "astropixel-sync: warning: %s", ev->why);
+		break;
+	case UEV_INDEX:
+		if ((ui->verbose || ui->index_only) && !ui->quiet)
+			say(ui, stderr, "astropixel-sync: %s", ev->why);
+		break;
+	case UEV_VARIANT:
+		if (ui->verbose)
+			say(ui, stdout, "webp %s: %s", ev->key, ev->why);
 		break;
 	}
 }
@@ -380,13 +444,18 @@ static void dry_progress(const struct upload_stats *st, void *ud)
 	on_progress(st, ((struct dry_counts *)ud)->ui);
 }
 
-/* What an upload needs beyond config_load(); names the variable to set. */
-static bool check_config(struct config *c, char *why, size_t whylen)
+/* What a run needs beyond config_load(); names the variable to set. */
+static bool check_config(struct config *c, enum upload_mode mode, char *why, size_t whylen)
 {
-	if (!c->local_dir) {
-		snprintf(why, whylen, "LOCAL_STORAGE_DIR: required (the tree to upload)");
+	if (!c->local_dir && mode != UPLOAD_INDEX_BUCKET) {
+		snprintf(why, whylen, mode == UPLOAD_INDEX_LOCAL ?
+			 "LOCAL_STORAGE_DIR: required by --index-only without a bucket (the tree "
+			 "to index), or set AWS_BUCKET_NAME to index the bucket" :
+			 "LOCAL_STORAGE_DIR: required (the tree to upload)");
 		return false;
 	}
+	if (mode == UPLOAD_INDEX_LOCAL)
+		return true;
 	if (!c->bucket) {
 		snprintf(why, whylen, "AWS_BUCKET_NAME: required (the bucket to upload to)");
 		return false;
@@ -424,11 +493,37 @@ struct sync_run {
 	uint32_t *ids;
 	size_t nids;
 	long workers;	/* 0: from R2_UPLOAD_MAX_WORKERS */
+	enum upload_mode mode;
+	bool index_only, webp_flag, ssim_given;
+	double webp_ssim;
+	long webp_quality;	/* 0: the SSIM search */
+	long webp_jobs;		/* 0: the number of CPUs */
+	struct webp_opts wo;
 	struct dry_counts dc;
 	struct failure_list fl;
 };
 
 #define SYNC_GO (-1)	/* not an exit status: go on to the next step */
+
+/* --webp-ssim (S), --webp-quality (Q), --webp-jobs (J); false after saying why. */
+static bool parse_webp_opt(struct sync_run *r, int c, const char *arg)
+{
+	if (c == 'S' && parse_ssim(arg, &r->webp_ssim))
+		return r->ssim_given = true;
+	if (c == 'Q' && parse_num(arg, 1, 100, &r->webp_quality))
+		return true;
+	if (c == 'J' && parse_num(arg, 1, UPLOAD_WEBP_JOBS_MAX, &r->webp_jobs))
+		return true;
+	if (c == 'S')
+		fprintf(stderr, "astropixel-sync: --webp-ssim: expected 1 or 0.N with 1 to %d "
+			"digits, above 0\n", SYNC_SSIM_DIGITS_MAX);
+	else if (c == 'Q')
+		fprintf(stderr, "astropixel-sync: --webp-quality: expected 1..100\n");
+	else
+		fprintf(stderr, "astropixel-sync: --webp-jobs: expected 1..%d\n",
+			UPLOAD_WEBP_JOBS_MAX);
+	return false;
+}
 
 /* Options and dataset ids; SYNC_GO or the exit status. */
 static int parse_args(struct sync_run *r, int argc, char **argv)
@@ -438,6 +533,11 @@ static int parse_args(struct sync_run *r, int argc, char **argv)
 		{"delete", no_argument, NULL, 'D'},
 		{"workers", required_argument, NULL, 'j'},
 		{"progress-interval", required_argument, NULL, 'P'},
+		{"index-only", no_argument, NULL, 'I'},
+		{"webp", no_argument, NULL, 'W'},
+		{"webp-ssim", required_argument, NULL, 'S'},
+		{"webp-quality", required_argument, NULL, 'Q'},
+		{"webp-jobs", required_argument, NULL, 'J'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -466,6 +566,12 @@ static int parse_args(struct sync_run *r, int argc, char **argv)
 			}
 			r->ui.log_interval_ms = (int)v * 1000;
 			break;
+		case 'I': r->index_only = r->ui.index_only = true; break;
+		case 'W': r->webp_flag = true; break;
+		case 'S': case 'Q': case 'J':
+			if (!parse_webp_opt(r, c, optarg))
+				return SYNC_EXIT_USAGE;
+			break;
 		case 'q': r->ui.quiet = true; break;
 		case 'v': r->ui.verbose = true; break;
 		case 'h': usage(stdout); return SYNC_EXIT_OK;
@@ -475,6 +581,11 @@ static int parse_args(struct sync_run *r, int argc, char **argv)
 	}
 	if (r->ui.quiet && r->ui.verbose) {
 		fprintf(stderr, "astropixel-sync: --quiet and --verbose exclude each other\n");
+		return SYNC_EXIT_USAGE;
+	}
+	if (r->index_only && (r->uo.delete_gone || r->webp_flag)) {
+		fprintf(stderr, "astropixel-sync: --index-only writes the index and nothing else: "
+			"not with --delete or --webp\n");
 		return SYNC_EXIT_USAGE;
 	}
 	if (argc - optind > UPLOAD_DATASETS_MAX) {
@@ -520,10 +631,37 @@ static void warn_settings(struct sync_run *r)
 		    cfg->public_url ? " (R2_PUBLIC_URL ignored: uploads use the S3 API)" : "");
 }
 
+/* The WebP options of a sync (--webp or SYNC_WEBP); SYNC_GO or the exit status. */
+static int webp_settings(struct sync_run *r)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (r->mode != UPLOAD_SYNC || !(r->webp_flag || r->cfg.sync_webp))
+		return SYNC_GO;	/* --index-only makes no variant, whatever SYNC_WEBP says */
+	if (!upload_webp_supported()) {
+		fprintf(stderr, "astropixel-sync: %s: this build has no WebP support (configure "
+			"did not find libwebp, libwebpmux, libpng and libjpeg: install them and "
+			"build again, see README)\n", r->webp_flag ? "--webp" : "SYNC_WEBP=true");
+		return SYNC_EXIT_USAGE;
+	}
+	/* webp_opts_default() is in the variant library: a build without it still parses */
+	r->wo.ssim_min = r->ssim_given ? r->webp_ssim :
+			 r->webp_quality ? SYNC_SSIM_NONE : WEBP_SSIM_MIN_DEFAULT;
+	r->wo.quality = r->webp_quality ? (int)r->webp_quality : WEBP_QUALITY_SEARCH;
+	r->wo.method = WEBP_METHOD_DEFAULT;
+	r->wo.lossless_level = WEBP_LOSSLESS_LEVEL_DEFAULT;
+	if (!r->webp_jobs)
+		r->webp_jobs = cpus < 1 ? 1 : cpus > UPLOAD_WEBP_JOBS_MAX ? UPLOAD_WEBP_JOBS_MAX : cpus;
+	r->uo.webp = &r->wo;
+	r->uo.webp_jobs = (unsigned)r->webp_jobs;
+	return SYNC_GO;
+}
+
 /* The configuration and what it implies; SYNC_GO or the exit status. */
 static int load_settings(struct sync_run *r)
 {
 	char why[SYNC_WHY_MAX];
+	int rc;
 
 	r->ui.tty = isatty(STDERR_FILENO);
 	/* the shared modules log through log.h: only their warnings, unless asked */
@@ -533,7 +671,9 @@ static int load_settings(struct sync_run *r)
 		return SYNC_EXIT_USAGE;
 	}
 	r->cfg_loaded = true;
-	if (!check_config(&r->cfg, why, sizeof(why))) {
+	r->mode = !r->index_only ? UPLOAD_SYNC : r->cfg.bucket ? UPLOAD_INDEX_BUCKET :
+		  UPLOAD_INDEX_LOCAL;
+	if (!check_config(&r->cfg, r->mode, why, sizeof(why))) {
 		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
 		return SYNC_EXIT_USAGE;
 	}
@@ -542,7 +682,10 @@ static int load_settings(struct sync_run *r)
 	if (r->workers > UPLOAD_WORKERS_MAX)
 		r->workers = UPLOAD_WORKERS_MAX;
 	r->ui.workers = (unsigned)r->workers;
-	warn_settings(r);
+	if ((rc = webp_settings(r)) != SYNC_GO)
+		return rc;
+	if (r->mode != UPLOAD_INDEX_LOCAL)
+		warn_settings(r);
 	return SYNC_GO;
 }
 
@@ -559,12 +702,11 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Signals, curl, the engine, the bucket client and the upload; SYNC_GO or the exit status. */
-static int start_upload(struct sync_run *r)
+/* curl, the engine and the bucket client; SYNC_GO or the exit status. */
+static int start_bucket(struct sync_run *r)
 {
 	struct engine_opts eo = {0};
 
-	install_signals();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "astropixel-sync: curl_global_init failed\n");
 		return SYNC_EXIT_FAILED;
@@ -579,7 +721,19 @@ static int start_upload(struct sync_run *r)
 			"client (check S3_ENDPOINT_URL)\n");
 		return SYNC_EXIT_USAGE;
 	}
-	r->uo.local_dir = r->cfg.local_dir;
+	return SYNC_GO;
+}
+
+/* Signals, the bucket (unless indexing locally) and the upload; SYNC_GO or the exit status. */
+static int start_upload(struct sync_run *r)
+{
+	int rc;
+
+	install_signals();
+	if (r->mode != UPLOAD_INDEX_LOCAL && (rc = start_bucket(r)) != SYNC_GO)
+		return rc;
+	r->uo.mode = r->mode;
+	r->uo.local_dir = r->mode == UPLOAD_INDEX_BUCKET ? NULL : r->cfg.local_dir;
 	r->uo.workers = (unsigned)r->workers;
 	r->uo.dry_run = r->ui.dry_run;
 	r->uo.timeout_ms = r->cfg.request_timeout_ms;
@@ -596,30 +750,56 @@ static int start_upload(struct sync_run *r)
 	return SYNC_GO;
 }
 
-/* The named datasets, or every one of the local tree; SYNC_GO or the exit status. */
-static int add_datasets(struct sync_run *r)
+/* Every dataset of the local tree, or (--index-only) of the bucket; SYNC_GO or the exit status. */
+static int find_ids(struct sync_run *r)
 {
 	char why[SYNC_WHY_MAX];
 	enum ap_err e;
 
-	if (!r->nids) {
-		if (upload_find_datasets(r->cfg.local_dir, r->ids, UPLOAD_DATASETS_MAX, &r->nids,
-					 why, sizeof(why))) {
-			fprintf(stderr, "astropixel-sync: %s\n", why);
-			return SYNC_EXIT_FAILED;
-		}
-		if (!r->nids) {
-			fprintf(stderr, "astropixel-sync: no dataset under %s (expected "
-				"metadata/datasets/{id}.json or tiles/{id}/)\n", r->cfg.local_dir);
-			return SYNC_EXIT_USAGE;
-		}
+	if (r->mode == UPLOAD_INDEX_BUCKET)
+		e = upload_find_bucket_datasets(r->up, r->ids, UPLOAD_DATASETS_MAX, &r->nids, why,
+						sizeof(why));
+	else
+		e = upload_find_datasets(r->cfg.local_dir, r->ids, UPLOAD_DATASETS_MAX, &r->nids,
+					 why, sizeof(why));
+	if (e) {
+		fprintf(stderr, "astropixel-sync: %s%s\n", r->mode == UPLOAD_INDEX_BUCKET ?
+			"finding the datasets of the bucket: " : "", why);
+		return SYNC_EXIT_FAILED;
 	}
-	for (size_t i = 0; i < r->nids; i++) {
+	if (upload_stats(r->up)->interrupted)
+		return SYNC_EXIT_INTERRUPTED;
+	if (r->nids)
+		return SYNC_GO;
+	if (r->mode == UPLOAD_INDEX_BUCKET)
+		fprintf(stderr, "astropixel-sync: no dataset in the bucket (expected "
+			"metadata/datasets/{id}.json objects)\n");
+	else
+		fprintf(stderr, "astropixel-sync: no dataset under %s (expected "
+			"metadata/datasets/{id}.json or tiles/{id}/)\n", r->cfg.local_dir);
+	return SYNC_EXIT_USAGE;
+}
+
+/* The named datasets, or every one found; SYNC_GO or the exit status. */
+static int add_datasets(struct sync_run *r)
+{
+	char why[SYNC_WHY_MAX];
+	enum ap_err e;
+	int rc;
+
+	if (!r->nids && (rc = find_ids(r)) != SYNC_GO)
+		return rc;
+	for (size_t i = 0; i < r->nids && !upload_stats(r->up)->interrupted; i++) {
 		e = upload_add_dataset(r->up, r->ids[i], why, sizeof(why));
 		if (e) {
 			fprintf(stderr, "astropixel-sync: %s\n", why);
 			return e == AP_ERR_NOT_FOUND ? SYNC_EXIT_USAGE : SYNC_EXIT_FAILED;
 		}
+	}
+	if (upload_stats(r->up)->interrupted) {	/* while making variants */
+		say(&r->ui, stderr, "astropixel-sync: interrupted while making WebP variants: "
+		    "nothing was sent; run again (the variants made are kept)");
+		return SYNC_EXIT_INTERRUPTED;
 	}
 	return SYNC_GO;
 }
@@ -672,6 +852,8 @@ static int run_upload(struct sync_run *r)
 	clear_bar(ui);
 	if (e)
 		say(ui, stderr, "astropixel-sync: error: %s", why);
+	if (r->mode == UPLOAD_INDEX_LOCAL)	/* each index said where it went */
+		return e ? SYNC_EXIT_FAILED : SYNC_EXIT_OK;
 	if (ui->dry_run && !ui->quiet) {
 		const struct upload_stats *st = upload_stats(r->up);
 		say(ui, stderr, "astropixel-sync: dry run: would upload %llu objects (%.1f MB) "

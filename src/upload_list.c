@@ -1,12 +1,15 @@
 /*
  * upload_list.c - what the bucket holds under the datasets of a run.
  *
- * Two prefixes per dataset (tiles/{id}/ and the metadata key itself), each
- * paged sequentially with ListObjectsV2 continuation tokens; up to
- * `workers` prefixes are listed at once. Only keys this run could have
- * written are kept (the tile grammar, the exact metadata key): nothing else
- * is ever compared or deleted. A page is used only whole (its closing tag
- * present), since a cut-off page would read as a short, complete listing.
+ * Two prefixes per dataset (tiles/{id}/ and metadata/datasets/{id}., which
+ * holds the metadata and the index), each paged sequentially with
+ * ListObjectsV2 continuation tokens; up to `workers` prefixes are listed at
+ * once. Only keys this run could have written are kept (the tile grammar,
+ * the exact metadata and index keys): nothing else is ever compared or
+ * deleted; other keys under tiles/{id}/ are counted (an index built from
+ * the bucket says how many it ignored). A page is used only whole (its
+ * closing tag present), since a cut-off page would read as a short,
+ * complete listing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,32 +24,48 @@
 #define UPLOAD_LIST_TIMEOUT_MIN_MS 30000	/* a listing page may be 1000 keys of XML */
 #define UPLOAD_LIST_TOKEN_MAX 1024	/* continuation token of ListObjectsV2 */
 
+struct lister;
+typedef void (*list_fn)(struct lister *l, const struct s3_object *ob);
+
 struct lister {			/* the listing of one prefix */
 	struct upload *u;
+	list_fn fn;		/* called for each object of each page */
 	size_t ds;
-	bool meta;		/* the one metadata key, not the tiles prefix */
+	bool meta;		/* metadata/datasets/{id}., not the tiles prefix */
 	char prefix[UPLOAD_ID_KEY_MAX];
 	char token[UPLOAD_LIST_TOKEN_MAX];
 	bool busy, done;
 	struct xfer *x;
 };
 
-static void on_list_object(const struct s3_object *ob, void *ud)
+/* Is ob a key of dataset d this run could have written? Counts the others
+ * under tiles/{id}/ (not the neighbours of the metadata: other datasets'). */
+static bool ours(struct lister *l, struct upload_dataset *d, const char *key)
 {
-	struct lister *l = ud;
-	struct upload *u = l->u;
-	struct upload_dataset *d = &u->ds[l->ds];
+	char index_key[UPLOAD_ID_KEY_MAX], meta_key[UPLOAD_ID_KEY_MAX];
 	size_t pl = strlen(l->prefix);
 	struct tilekey k;
+
+	if (l->meta) {
+		upload_index_key(d->id, index_key, sizeof(index_key));
+		snprintf(meta_key, sizeof(meta_key), "metadata/datasets/%u.json", d->id);
+		return !strcmp(key, meta_key) || !strcmp(key, index_key);
+	}
+	if (strncmp(key, l->prefix, pl) == 0 && !tk_parse_spec(key + pl, strlen(key + pl), &k))
+		return true;
+	if (d->remote_ignored++ == 0)
+		d->remote_ignored_first = strdup(key);	/* NULL is only a poorer note */
+	return false;
+}
+
+static void on_list_object(struct lister *l, const struct s3_object *ob)
+{
+	struct upload *u = l->u;
+	struct upload_dataset *d = &u->ds[l->ds];
 	struct upload_object *r;
 	char why[UPLOAD_WHY_MAX];
 
-	if (u->abort)
-		return;
-	/* only keys this run could have written: nothing else is compared or deleted */
-	if (l->meta ? strcmp(ob->key, l->prefix) != 0 :
-		      strncmp(ob->key, l->prefix, pl) != 0 ||
-			      tk_parse_spec(ob->key + pl, strlen(ob->key + pl), &k))
+	if (u->abort || !ours(l, d, ob->key))
 		return;
 	if (upload_count_object(u, why, sizeof(why))) {
 		upload_set_abort(u, AP_ERR_TOO_LARGE, "%s", why);
@@ -71,6 +90,13 @@ static void on_list_object(const struct s3_object *ob, void *ud)
 	return;
 nomem:
 	upload_set_abort(u, AP_ERR_NOMEM, "out of memory while listing the bucket");
+}
+
+static void on_page_object(const struct s3_object *ob, void *ud)
+{
+	struct lister *l = ud;
+
+	l->fn(l, ob);
 }
 
 /* A refusal of the listing ends the run, naming what to check. */
@@ -121,7 +147,7 @@ static void on_list(struct xfer_result *r, void *ud)
 				 "ListObjectsV2 page (%zu bytes)", r->body.len);
 		return;
 	}
-	if (s3_parse_list(r->body.data, r->body.len, on_list_object, l, l->token,
+	if (s3_parse_list(r->body.data, r->body.len, on_page_object, l, l->token,
 			  sizeof(l->token))) {
 		upload_set_abort(u, AP_ERR_STORAGE, "listing the bucket failed: unreadable "
 				 "ListObjectsV2 page");
@@ -181,26 +207,12 @@ static bool list_more(struct upload *u, struct lister *ls, size_t nl)
 	return all_done;
 }
 
-enum ap_err upload_list_all(struct upload *u, char *why, size_t whylen)
+/* Lists every prefix of ls to its last page; why says what ended it early. */
+static enum ap_err list_prefixes(struct upload *u, struct lister *ls, size_t nl, char *why,
+				 size_t whylen)
 {
-	size_t nl = u->nds * 2;
-	struct lister *ls = calloc(nl ? nl : 1, sizeof(*ls));
+	enum upload_phase was = u->st.phase;
 
-	if (!ls) {
-		snprintf(why, whylen, "out of memory");
-		return AP_ERR_NOMEM;
-	}
-	for (size_t i = 0; i < nl; i++) {
-		struct lister *l = &ls[i];
-		l->u = u;
-		l->ds = i / 2;
-		l->meta = i % 2;
-		if (l->meta)
-			snprintf(l->prefix, sizeof(l->prefix), "metadata/datasets/%u.json",
-				 u->ds[l->ds].id);
-		else
-			snprintf(l->prefix, sizeof(l->prefix), "tiles/%u/", u->ds[l->ds].id);
-	}
 	u->st.phase = UP_LISTING;
 	for (;;) {
 		if (upload_stop_requested(u)) {
@@ -215,10 +227,96 @@ enum ap_err upload_list_all(struct upload *u, char *why, size_t whylen)
 	for (size_t i = 0; i < nl; i++)
 		if (ls[i].busy)
 			engine_cancel(u->eng, ls[i].x);
-	free(ls);
+	if (was == UP_SCANNING)
+		u->st.phase = was;	/* finding datasets precedes the run's own phases */
 	if (u->abort) {
 		snprintf(why, whylen, "%s", u->abort_why);
 		return u->abort_err ? u->abort_err : AP_ERR_STORAGE;
 	}
+	return AP_OK;
+}
+
+enum ap_err upload_list_all(struct upload *u, char *why, size_t whylen)
+{
+	size_t nl = u->nds * 2;
+	struct lister *ls = calloc(nl ? nl : 1, sizeof(*ls));
+	enum ap_err e;
+
+	if (!ls) {
+		snprintf(why, whylen, "out of memory");
+		return AP_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		struct lister *l = &ls[i];
+		l->u = u;
+		l->fn = on_list_object;
+		l->ds = i / 2;
+		l->meta = i % 2;
+		if (l->meta)	/* the metadata and the index: "1." is no prefix of "10.json" */
+			snprintf(l->prefix, sizeof(l->prefix), "metadata/datasets/%u.",
+				 u->ds[l->ds].id);
+		else
+			snprintf(l->prefix, sizeof(l->prefix), "tiles/%u/", u->ds[l->ds].id);
+	}
+	e = list_prefixes(u, ls, nl, why, whylen);
+	free(ls);
+	return e;
+}
+
+struct found_ids {		/* upload_find_bucket_datasets() */
+	struct lister l;	/* first: the callback gets the lister */
+	uint32_t *ids;
+	size_t cap, n;
+	bool overflow;
+};
+
+static void on_meta_object(struct lister *l, const struct s3_object *ob)
+{
+	struct found_ids *f = (struct found_ids *)l;
+	const char *name = ob->key + strlen(l->prefix);
+	size_t len = strlen(name);
+	uint32_t id;
+
+	if (len <= 5 || strcmp(name + len - 5, ".json") ||
+	    tk_parse_uint(name, len - 5, DATASET_ID_MAX, &id))
+		return;
+	if (f->n == f->cap) {
+		f->overflow = true;
+		return;
+	}
+	f->ids[f->n++] = id;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+enum ap_err upload_find_bucket_datasets(struct upload *u, uint32_t *ids, size_t cap,
+					size_t *n, char *why, size_t whylen)
+{
+	struct found_ids f;
+	enum ap_err e;
+
+	memset(&f, 0, sizeof(f));
+	f.l.u = u;
+	f.l.fn = on_meta_object;
+	snprintf(f.l.prefix, sizeof(f.l.prefix), "metadata/datasets/");
+	f.ids = ids;
+	f.cap = cap;
+	*n = 0;
+	if ((e = list_prefixes(u, &f.l, 1, why, whylen)))
+		return e;
+	if (u->st.interrupted)
+		return AP_OK;	/* none: the caller sees the stats */
+	if (f.overflow) {
+		snprintf(why, whylen, "more than %zu datasets in the bucket: name them", cap);
+		return AP_ERR_TOO_LARGE;
+	}
+	if (f.n)
+		qsort(ids, f.n, sizeof(*ids), cmp_id);	/* listings are sorted by key, not id */
+	*n = f.n;
 	return AP_OK;
 }

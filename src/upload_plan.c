@@ -8,6 +8,12 @@
  * as untouched). A local file that cannot be sent becomes a failed item at
  * once, and its bucket copy is kept. Items are then sorted by (stage, key),
  * the order upload_send.c starts them in.
+ *
+ * The index is compared like a file, from its bytes in memory. An index
+ * only in the bucket goes with the metadata when that is gone locally
+ * (deleted with delete_gone, first), but is deleted in the index stage
+ * whatever delete_gone says when the metadata is there and no index could
+ * be built for it: it would describe tiles that may be gone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,9 +49,25 @@ static void sort_lists(struct upload_dataset *d)
 		qsort(d->remote, d->nremote, sizeof(*d->remote), cmp_object);
 }
 
-/* Takes ownership of key, src and why. */
-static enum ap_err add_item(struct upload_dataset *d, char *key, char *src,
-			    unsigned long long size, bool meta, enum upload_action a, char *why)
+static uint8_t stage_of(const struct upload_dataset *d, enum upload_kind kind,
+		       enum upload_action a)
+{
+	static const uint8_t put[] = {[OBJ_TILE] = ST_TILES, [OBJ_META] = ST_META,
+				      [OBJ_INDEX] = ST_INDEX};
+
+	if (a != A_DELETE)
+		return put[kind];
+	if (kind == OBJ_TILE)
+		return ST_TILE_DELETE;
+	if (kind == OBJ_INDEX && d->meta_state == META_VALID)
+		return ST_INDEX;	/* no index could be built: the stale one goes */
+	return ST_META_DELETE;
+}
+
+/* Takes ownership of key, src, body and why. */
+static enum ap_err add_item(struct upload_dataset *d, char *key, char *src, unsigned char *body,
+			    unsigned long long size, enum upload_kind kind, enum upload_action a,
+			    char *why)
 {
 	struct upload_item *it;
 
@@ -61,14 +83,12 @@ static enum ap_err add_item(struct upload_dataset *d, char *key, char *src,
 	memset(it, 0, sizeof(*it));
 	it->key = key;
 	it->src = src;
+	it->body = body;
 	it->size = size;
-	it->meta = meta;
+	it->kind = (uint8_t)kind;
 	it->action = (uint8_t)a;
 	it->why = why;
-	if (a == A_DELETE)
-		it->stage = meta ? ST_META_DELETE : ST_TILE_DELETE;
-	else
-		it->stage = meta ? ST_META : ST_TILES;
+	it->stage = stage_of(d, kind, a);
 	it->state = a == A_BAD ? I_FAILED : I_PENDING;
 	return AP_OK;
 }
@@ -77,10 +97,13 @@ static enum ap_err add_item(struct upload_dataset *d, char *key, char *src,
 static enum ap_err add_file_item(struct upload_dataset *d, struct upload_file *f,
 				 unsigned long long size, enum upload_action a, char *why)
 {
-	enum ap_err e = add_item(d, f->key, f->src, size, f->meta, a, why);
+	enum ap_err e = add_item(d, f->key, f->src, f->body, size, (enum upload_kind)f->kind, a,
+				 why);
 
-	if (!e)
+	if (!e) {
 		f->key = f->src = NULL;
+		f->body = NULL;
+	}
 	return e;
 }
 
@@ -94,10 +117,18 @@ static bool same_bytes(struct upload *u, const struct upload_file *f,
 	size_t len = 0;
 
 	*bad = NULL;
+	if (f->body) {		/* made in memory: its bytes are at hand */
+		len = (size_t)f->size;
+		if (upload_md5(f->body, len, raw, hex)) {
+			*bad = strdup("MD5 unavailable in this OpenSSL");
+			return false;
+		}
+		return len == r->size && strcmp(hex, r->etag) == 0;
+	}
 	if (!upload_path_of(u, f->src ? f->src : f->key, path, sizeof(path)))
 		return false;
-	if (upload_slurp(path, f->meta ? UPLOAD_META_MAX_BYTES : UPLOAD_TILE_MAX_BYTES, &body,
-			 &len, &st, why, sizeof(why))) {
+	if (upload_slurp(path, f->kind == OBJ_META ? UPLOAD_META_MAX_BYTES : UPLOAD_TILE_MAX_BYTES,
+			 &body, &len, &st, why, sizeof(why))) {
 		*bad = strdup(why);
 		return false;
 	}
@@ -122,6 +153,8 @@ static enum ap_err plan_same_size(struct upload *u, struct upload_dataset *d,
 	if (same) {
 		u->st.skipped++;
 		upload_emit(u, UEV_SKIPPED, f->key, f->size, NULL);
+		free(f->body);	/* not sent: only counted against the run's budget */
+		f->body = NULL;
 	} else if ((e = add_file_item(d, f, f->size, bad ? A_BAD : A_PUT_CHANGED, bad))) {
 		free(bad);
 	}
@@ -136,10 +169,13 @@ static enum ap_err plan_key(struct upload *u, struct upload_dataset *d, struct u
 	enum ap_err e = AP_OK;
 
 	if (c > 0) {		/* only in the bucket */
-		bool meta = strncmp(r->key, "metadata/", 9) == 0;
-		if (!u->o.delete_gone) {
+		enum upload_kind kind = upload_kind_of(d->id, r->key);
+		bool stale_index = kind == OBJ_INDEX && d->meta_state == META_VALID;
+		if (kind == OBJ_INDEX && d->meta_state == META_BAD) {
+			u->st.untouched++;	/* it goes or stays with the metadata */
+		} else if (!u->o.delete_gone && !stale_index) {
 			u->st.untouched++;
-		} else if (!(e = add_item(d, r->key, NULL, r->size, meta, A_DELETE, NULL))) {
+		} else if (!(e = add_item(d, r->key, NULL, NULL, r->size, kind, A_DELETE, NULL))) {
 			r->key = NULL;
 		}
 	} else if (f->bad) {	/* cannot be read: report, never delete its copy */
@@ -203,13 +239,16 @@ void upload_drop_lists(struct upload_dataset *d)
 		free(d->local[i].key);
 		free(d->local[i].src);
 		free(d->local[i].bad);
+		free(d->local[i].body);
 	}
 	for (size_t i = 0; i < d->nremote; i++)
 		free(d->remote[i].key);
 	free(d->local);
 	free(d->remote);
+	free(d->remote_ignored_first);
 	d->local = NULL;
 	d->remote = NULL;
+	d->remote_ignored_first = NULL;
 	d->nlocal = d->caplocal = d->nremote = d->capremote = 0;
 }
 

@@ -153,10 +153,10 @@ enum ap_err upload_count_object(struct upload *u, char *why, size_t whylen)
 	return AP_OK;
 }
 
-/* Adds a file under its bucket key; src is its own path if not the key. */
-static enum ap_err add_local(struct upload *u, struct upload_dataset *d, const char *key,
+enum ap_err upload_add_local(struct upload *u, struct upload_dataset *d, const char *key,
 			     const char *src, unsigned long long size, const char *bad,
-			     bool meta, char *why, size_t whylen)
+			     enum upload_kind kind, unsigned char *body, char *why,
+			     size_t whylen)
 {
 	struct upload_file *f;
 	enum ap_err e;
@@ -183,7 +183,8 @@ static enum ap_err add_local(struct upload *u, struct upload_dataset *d, const c
 		goto nomem;
 	}
 	f->size = size;
-	f->meta = meta;
+	f->kind = (uint8_t)kind;
+	f->body = body;
 	d->nlocal++;
 	u->st.local_objects++;
 	return AP_OK;
@@ -233,8 +234,9 @@ static enum ap_err scan_tile(struct upload *u, struct upload_dataset *d, const c
 			 UPLOAD_TILE_MAX_BYTES);
 		b = bad;
 	}
-	return add_local(u, d, key, strcmp(src, key) ? src : NULL,
-			 b ? 0 : (unsigned long long)st.st_size, b, false, why, whylen);
+	return upload_add_local(u, d, key, strcmp(src, key) ? src : NULL,
+				b ? 0 : (unsigned long long)st.st_size, b, OBJ_TILE, NULL, why,
+				whylen);
 }
 
 /* The entries of tiles/{id}/{z}/{x}/: "y.ext" files. */
@@ -330,14 +332,14 @@ static enum ap_err scan_tiles(struct upload *u, struct upload_dataset *d, bool *
 	return e;
 }
 
-/* metadata/datasets/{id}.json: must be what the server will accept. */
+/* metadata/datasets/{id}.json: must be what the server will accept; kept
+ * parsed in d->meta, the grid and updated_at of the index. */
 static enum ap_err scan_meta(struct upload *u, struct upload_dataset *d, bool *found,
 			     char *why, size_t whylen)
 {
 	char key[UPLOAD_ID_KEY_MAX], path[UPLOAD_PATH_MAX], bad[UPLOAD_WHY_MAX];
 	char reason[UPLOAD_WHY_MAX];
 	unsigned char *body = NULL;
-	struct dataset ds;
 	struct stat st;
 	size_t len = 0;
 	enum ap_err e;
@@ -350,13 +352,16 @@ static enum ap_err scan_meta(struct upload *u, struct upload_dataset *d, bool *f
 		return AP_OK;
 	*found = true;
 	e = upload_slurp(path, UPLOAD_META_MAX_BYTES, &body, &len, &st, bad, sizeof(bad));
-	if (!e && dataset_parse((const char *)body, len, d->id, &ds, reason, sizeof(reason))) {
+	if (!e && dataset_parse((const char *)body, len, d->id, &d->meta, reason,
+				sizeof(reason))) {
 		upload_text(bad, sizeof(bad), "invalid metadata, the server would refuse it: %s",
 			    reason);
 		e = AP_ERR_BAD_REQUEST;
 	}
 	free(body);
-	return add_local(u, d, key, NULL, e ? 0 : len, e ? bad : NULL, true, why, whylen);
+	d->meta_state = e ? META_BAD : META_VALID;
+	return upload_add_local(u, d, key, NULL, e ? 0 : len, e ? bad : NULL, OBJ_META, NULL,
+				why, whylen);
 }
 
 /* By key; of two files with one key, the one named as the key comes first. */
@@ -368,6 +373,12 @@ static int cmp_local(const void *a, const void *b)
 	return c ? c : (x->src != NULL) - (y->src != NULL);
 }
 
+void upload_sort_local(struct upload_dataset *d)
+{
+	if (d->nlocal)
+		qsort(d->local, d->nlocal, sizeof(*d->local), cmp_local);
+}
+
 /*
  * Sorts the files by key and keeps one per key: y.jpg and y.jpeg both have
  * the key y.jpg, which y.jpg keeps; the other is dropped with a warning.
@@ -377,8 +388,7 @@ static void one_per_key(struct upload *u, struct upload_dataset *d)
 	char warning[UPLOAD_WHY_MAX + 2 * UPLOAD_PATH_MAX];
 	size_t o = 0;
 
-	if (d->nlocal)
-		qsort(d->local, d->nlocal, sizeof(*d->local), cmp_local);
+	upload_sort_local(d);
 	for (size_t i = 0; i < d->nlocal; i++) {
 		struct upload_file *f = &d->local[i];
 		if (o && !strcmp(d->local[o - 1].key, f->key)) {
@@ -418,16 +428,12 @@ static void scan_notes(struct upload *u, uint32_t id, const struct ignored *ig, 
 	}
 }
 
-enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why, size_t whylen)
+/* A new, empty dataset id in u->ds. */
+static enum ap_err new_dataset(struct upload *u, uint32_t id, struct upload_dataset **out,
+			       char *why, size_t whylen)
 {
-	struct ignored ig = {0};
 	struct upload_dataset *d;
-	bool has_tiles, has_meta;
-	enum ap_err e;
 
-	for (size_t i = 0; i < u->nds; i++)
-		if (u->ds[i].id == id)
-			return AP_OK;
 	if (u->nds >= UPLOAD_DATASETS_MAX) {
 		snprintf(why, whylen, "more than %d datasets in one run", UPLOAD_DATASETS_MAX);
 		return AP_ERR_TOO_LARGE;
@@ -445,6 +451,25 @@ enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why, size_t 
 	d = &u->ds[u->nds++];
 	memset(d, 0, sizeof(*d));
 	d->id = id;
+	*out = d;
+	return AP_OK;
+}
+
+enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why, size_t whylen)
+{
+	struct ignored ig = {0};
+	struct upload_dataset *d;
+	bool has_tiles, has_meta;
+	enum ap_err e;
+
+	for (size_t i = 0; i < u->nds; i++)
+		if (u->ds[i].id == id)
+			return AP_OK;
+	if ((e = new_dataset(u, id, &d, why, whylen)))
+		return e;
+	if (u->o.mode == UPLOAD_INDEX_BUCKET)
+		return AP_OK;	/* what it holds is the bucket's to tell */
+	u->st.phase = UP_SCANNING;
 	if ((e = scan_tiles(u, d, &has_tiles, &ig, why, whylen)))
 		return e;
 	if ((e = scan_meta(u, d, &has_meta, why, whylen)))
@@ -456,7 +481,12 @@ enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why, size_t 
 	}
 	one_per_key(u, d);
 	scan_notes(u, id, &ig, has_meta);
-	return AP_OK;
+	if (u->o.webp && u->o.mode == UPLOAD_SYNC &&
+	    (e = upload_webp_dataset(u, d, why, whylen)))
+		return e;
+	if (u->st.interrupted)
+		return AP_OK;	/* the run stops before listing: no index either */
+	return upload_index_local(u, d, why, whylen);
 }
 
 /* ---- which datasets ------------------------------------------------------------- */

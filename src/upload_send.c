@@ -11,7 +11,8 @@
  * body while the PUT is in flight (released with the slot, whatever
  * happens) and the file's stat at reading, compared again once the PUT
  * completed so that a file that changed meanwhile is reported, never
- * silently uploaded half-old.
+ * silently uploaded half-old. An item made in memory (the index) lends its
+ * body to the slot instead, and frees it once it is done.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ struct upload_slot {
 	char md5[UPLOAD_MD5_HEX + 1];
 	struct xfer *x;
 	bool busy;
+	bool lent;		/* body is the item's (made in memory), not read for the slot */
 };
 
 /* The item's own local file: its source name, else its key. */
@@ -60,6 +62,8 @@ static void item_done(struct upload *u, struct upload_dataset *d, struct upload_
 		      bool ok, const char *why)
 {
 	it->state = ok ? I_DONE : I_FAILED;
+	free(it->body);		/* sent or failed: a failed one is made again by the next run */
+	it->body = NULL;
 	d->remaining[it->stage]--;
 	u->st.objects_done++;
 	if (!ok) {
@@ -73,13 +77,16 @@ static void item_done(struct upload *u, struct upload_dataset *d, struct upload_
 
 static void slot_release(struct upload *u, struct upload_slot *s)
 {
-	free(s->body);
-	u->st.inflight_bytes -= s->len;
+	if (!s->lent) {
+		free(s->body);
+		u->st.inflight_bytes -= s->len;
+	}
 	u->st.inflight--;
 	s->body = NULL;
 	s->len = 0;
 	s->x = NULL;
 	s->busy = false;
+	s->lent = false;
 }
 
 /* A storage failure; too many in a row end the run (the bucket is down). */
@@ -160,7 +167,7 @@ static void on_put(struct xfer_result *r, void *ud)
 	ok = ok && stored_what_we_sent(s, r, reason, sizeof(reason));
 	if (ok) {
 		u->consecutive_failures = 0;
-		ok = file_unchanged(s, reason, sizeof(reason));
+		ok = s->lent || file_unchanged(s, reason, sizeof(reason));
 	}
 	if (ok) {
 		u->st.uploaded++;
@@ -174,8 +181,8 @@ static void on_put(struct xfer_result *r, void *ud)
 		if (u->o.event)
 			u->o.event(&ev, u->o.ud);
 	}
+	slot_release(u, s);	/* first: a lent body is the item's to free */
 	item_done(u, s->d, s->it, ok, reason);
-	slot_release(u, s);
 }
 
 static void on_delete(struct xfer_result *r, void *ud)
@@ -199,8 +206,10 @@ static const char *content_type(const struct upload_item *it)
 	struct tilekey k;
 	const char *slash;
 
-	if (it->meta)
+	if (it->kind == OBJ_META)
 		return "application/json";
+	if (it->kind == OBJ_INDEX)
+		return UPLOAD_INDEX_CONTENT_TYPE;
 	/* tiles/{id}/z/x/y.ext: the key passed the grammar at the scan */
 	slash = strchr(it->key + 6, '/');
 	if (slash && !tk_parse_spec(slash + 1, strlen(slash + 1), &k))
@@ -215,18 +224,23 @@ static bool read_body(struct upload *u, struct upload_slot *s, char sha[SIGV4_HA
 	char path[UPLOAD_PATH_MAX], bad[UPLOAD_WHY_MAX];
 	struct dataset ds;
 
-	if (!item_path(u, s->it, path, sizeof(path))) {
+	if (s->it->body) {	/* made in memory */
+		s->body = s->it->body;
+		s->len = (size_t)s->it->size;
+		s->lent = true;
+	} else if (!item_path(u, s->it, path, sizeof(path))) {
 		snprintf(why, whylen, "path too long");
 		return false;
+	} else {
+		if (upload_slurp(path, s->it->kind == OBJ_META ? UPLOAD_META_MAX_BYTES :
+				 UPLOAD_TILE_MAX_BYTES, &s->body, &s->len, &s->st, why, whylen))
+			return false;
+		u->st.inflight_bytes += s->len;	/* released with the slot, whatever happens */
+		if (u->st.inflight_bytes > u->st.peak_inflight_bytes)
+			u->st.peak_inflight_bytes = u->st.inflight_bytes;
 	}
-	if (upload_slurp(path, s->it->meta ? UPLOAD_META_MAX_BYTES : UPLOAD_TILE_MAX_BYTES,
-			 &s->body, &s->len, &s->st, why, whylen))
-		return false;
-	u->st.inflight_bytes += s->len;	/* released with the slot, whatever happens */
-	if (u->st.inflight_bytes > u->st.peak_inflight_bytes)
-		u->st.peak_inflight_bytes = u->st.inflight_bytes;
-	if (s->it->meta && dataset_parse((const char *)s->body, s->len, s->d->id, &ds, bad,
-					 sizeof(bad))) {
+	if (s->it->kind == OBJ_META &&
+	    dataset_parse((const char *)s->body, s->len, s->d->id, &ds, bad, sizeof(bad))) {
 		upload_text(why, whylen, "invalid metadata, the server would refuse it: %s", bad);
 		return false;
 	}
@@ -253,7 +267,8 @@ static bool start_put(struct upload *u, struct upload_slot *s, char *why, size_t
 	md5b64[UPLOAD_MD5_B64] = '\0';	/* b64_encode() writes 4 * ceil(16 / 3) chars */
 	snprintf(h_type, sizeof(h_type), "Content-Type: %s", content_type(s->it));
 	snprintf(h_cache, sizeof(h_cache), "Cache-Control: %s",
-		 s->it->meta ? UPLOAD_META_CACHE_CONTROL : UPLOAD_TILE_CACHE_CONTROL);
+		 s->it->kind == OBJ_META ? UPLOAD_META_CACHE_CONTROL :
+		 s->it->kind == OBJ_INDEX ? UPLOAD_INDEX_CACHE_CONTROL : UPLOAD_TILE_CACHE_CONTROL);
 	/* the bucket checks Content-MD5 and the signed SHA-256 against what arrives */
 	snprintf(h_md5, sizeof(h_md5), "Content-MD5: %s", md5b64);
 	extra[0] = h_type;

@@ -19,7 +19,7 @@ RUN_TIMEOUT_S=300	# one sync run at most
 # 12288 x 8192 at 256 px: levels 0-14, 2056 tiles (~6 KB JPEG each) + metadata
 DATA=$STATE/data
 "$MKSAMPLE" --out "$DATA" --id 1 --width 12288 --height 8192 --quiet
-NOBJ=$(find "$DATA" -type f | wc -l)
+NOBJ=$(( $(find "$DATA" -type f | wc -l) + 1 ))	# and the tile index sync builds
 BYTES=$(find "$DATA" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
 
 # ---- origins ----------------------------------------------------------------------
@@ -146,7 +146,7 @@ REPEAT=${BENCH_SYNC_REPEAT:-3}
 machine
 echo "load average at start: $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine skews these figures)"
 echo "libcurl: $(curl --version | head -1 | cut -d' ' -f2-4)"
-echo "data: $NOBJ objects ($((NOBJ - 1)) tiles + metadata), $BYTES bytes ($(awk -v b="$BYTES" -v n="$NOBJ" 'BEGIN {printf "%.1f", b / n / 1024}') KiB average)"
+echo "data: $NOBJ objects ($((NOBJ - 2)) tiles + metadata + index), $BYTES bytes ($(awk -v b="$BYTES" -v n="$NOBJ" 'BEGIN {printf "%.1f", b / n / 1024}') KiB average)"
 echo "each row: $REPEAT runs, each into a fresh bucket; objects/s = objects uploaded / wall"
 echo "time of the whole run (process start, listing, upload, exit): median and range"
 echo

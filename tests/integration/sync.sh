@@ -4,7 +4,9 @@
 # API (an oracle independent of our S3 code) and read back through
 # `astropixel-tiles --request` with USE_S3=true and an empty local tree, so
 # the server proves it reads what sync wrote.
-#  - full upload byte-exact, Content-Type and Cache-Control, metadata last;
+#  - full upload byte-exact, Content-Type and Cache-Control, metadata after
+#    the tiles (the tile index each dataset gets, and its order, are
+#    sync-index.sh's);
 #  - second run sends nothing; a changed tile (other size, or same size) is
 #    re-uploaded, exactly that one; --dry-run sends nothing; --delete;
 #  - wrong credentials fail fast; configuration errors name the variable;
@@ -31,10 +33,10 @@ FAST_S=5			# wrong credentials must fail within this
 DATA=$STATE/data
 "$MKSAMPLE" --out "$DATA" --id 1 --width 600 --height 400 --quiet
 "$MKSAMPLE" --out "$DATA" --id 2 --width 600 --height 400 --format png --private --owner 7 --quiet
-NDATA=$(find "$DATA" -type f | wc -l)
+NDATA=$(( $(find "$DATA" -type f | wc -l) + 2 ))	# and the index sync writes for each dataset
 BIG=$STATE/big			# 3640 tiles of 16 px + metadata: more than 3 listing pages
 "$MKSAMPLE" --out "$BIG" --id 9 --width 960 --height 720 --tile-size 16 --quiet
-NBIG=$(find "$BIG" -type f | wc -l)
+NBIG=$(( $(find "$BIG" -type f | wc -l) + 1 ))	# + its index
 EMPTY=$STATE/empty
 mkdir -p "$EMPTY"
 
@@ -147,11 +149,11 @@ expect "png tile Content-Type" "$(hval Content-Type)" image/png
 s3head tiles metadata/datasets/1.json
 expect "metadata Content-Type and short Cache-Control" "$(hval Content-Type)|$(hval Cache-Control)" \
 	"application/json|public, max-age=60"
-# metadata last: its PUT is logged after every tile PUT of its dataset
+# metadata after the tiles: its PUT is logged after every tile PUT of its dataset
 for i in $(seq 1 20); do grep -q ' PUT /tiles/metadata/datasets/1.json ' "$SW/proxy.log" && break; sleep 0.1; done
 order=$(grep -E ' PUT /tiles/(tiles/1/|metadata/datasets/1\.json) ' "$SW/proxy.log" |
 	sed -E 's/.* PUT \/tiles\/([^ ]*) .*/\1/' | tail -1)
-expect "dataset 1: the metadata is the last object PUT (Swift's proxy log)" "$order" metadata/datasets/1.json
+expect "dataset 1: the metadata is PUT after every tile (Swift's proxy log)" "$order" metadata/datasets/1.json
 
 # ---- second run, changes ----------------------------------------------------------------
 run "$STATE/tiles.env"
@@ -178,12 +180,14 @@ run "$STATE/tiles.env" --dry-run --delete
 expect "--dry-run: exit 0" "$RC" 0
 expect_match "--dry-run lists the upload" "$OUT" '^would upload tiles/1/9/0/0\.jpg \([0-9]+ bytes, changed\)$'
 expect_match "--dry-run lists the deletion" "$OUT" '^would delete tiles/1/10/2/1\.jpg$'
-expect "--dry-run lists nothing else" "$(printf '%s\n' "$OUT" | wc -l)" 2
+expect_match "--dry-run lists the index that no longer names it" "$OUT" \
+	'^would upload metadata/datasets/1\.index \([0-9]+ bytes, changed\)$'
+expect "--dry-run lists nothing else" "$(printf '%s\n' "$OUT" | wc -l)" 3
 expect "--dry-run: the bucket is unchanged" "$(listing tiles)" "$before"
-expect_match "--dry-run says nothing was sent" "$ERR" 'would upload 1 objects.*delete 1.*nothing was sent'
+expect_match "--dry-run says nothing was sent" "$ERR" 'would upload 2 objects.*delete 1.*nothing was sent'
 
 run "$STATE/tiles.env"
-expect "without --delete: the change is uploaded" "$RC/$(field uploaded)/$(field deleted)" "0/1/0"
+expect "without --delete: the change (and the index) are uploaded" "$RC/$(field uploaded)/$(field deleted)" "0/2/0"
 expect "without --delete: the tile gone locally stays in the bucket" \
 	"$(listing tiles | grep -c '^tiles/1/10/2/1.jpg ')" 1
 expect_match "  and the summary says so" "$ERR" '1 object in the bucket is gone locally \(--delete removes them\)'
@@ -199,10 +203,10 @@ JP=$STATE/jpegtree
 "$MKSAMPLE" --out "$JP" --id 3 --width 600 --height 400 --quiet
 mv "$JP/tiles/3/10/0/0.jpg" "$JP/tiles/3/10/0/0.jpeg"		# only the .jpeg: it is the tile
 cp "$JP/tiles/3/10/2/0.jpg" "$JP/tiles/3/10/1/0.jpeg"		# beside 1/0.jpg, other bytes: .jpg wins
-NJP=$(find "$JP" -type f | wc -l)
+NJP=$(find "$JP" -type f | wc -l)	# one .jpeg is left out, the index comes in
 senv jpeg "$JP" > "$STATE/jpeg.env"
 run "$STATE/jpeg.env"
-expect "y.jpeg: exit 0, every file but the shadowed .jpeg uploaded" "$RC/$(field uploaded)/$(field failed)" "0/$((NJP - 1))/0"
+expect "y.jpeg: exit 0, every file but the shadowed .jpeg uploaded, and the index" "$RC/$(field uploaded)/$(field failed)" "0/$NJP/0"
 expect "  the bucket holds no .jpeg key (Swift's listing)" "$(listing jpeg | grep -c '\.jpeg ')" 0
 expect "  0.jpeg is the object 0.jpg, byte-exact (MD5)" "$(etag_of jpeg tiles/3/10/0/0.jpg)" \
 	"$(md5sum < "$JP/tiles/3/10/0/0.jpeg" | cut -d' ' -f1)"
@@ -218,7 +222,7 @@ expect "  the server (bucket only) serves it as 3/10/0/0.jpg" "$STATUS" 200
 check "  with the bytes of 0.jpeg" cmp -s "$STATE/one.body" "$JP/tiles/3/10/0/0.jpeg"
 run "$STATE/jpeg.env" --delete
 expect "y.jpeg, second run with --delete: nothing uploaded or deleted" \
-	"$RC/$(field uploaded)/$(field deleted)/$(field skipped)" "0/0/0/$((NJP - 1))"
+	"$RC/$(field uploaded)/$(field deleted)/$(field skipped)" "0/0/0/$NJP"
 expect "  0.jpg is still in the bucket" "$(listing jpeg | grep -c '^tiles/3/10/0/0\.jpg ')" 1
 # what an older astropixel-sync left: a .jpeg object the server never reads
 curl -s -o /dev/null --max-time 10 -X PUT -H "X-Auth-Token: $TOKEN" -H 'Content-Type: image/jpeg' \
@@ -271,7 +275,7 @@ expect_nomatch "--help leaves out settings sync does not read" "$OUT" 'TILE_CACH
 mv "$STATE/sync$N.out" "$STATE/help.out"	# its text may contain any word: not an output to scan for the secret
 # the pending change, and the tile --delete removed that is back locally
 run "$STATE/tiles.env" 1
-expect "the pending changes go with the right secret" "$RC/$(field uploaded)" "0/2"
+expect "the pending changes (two tiles, the index) go with the right secret" "$RC/$(field uploaded)" "0/3"
 
 # ---- unreadable entries -------------------------------------------------------------------------
 ln -s "$STATE/does-not-exist.jpg" "$DATA/tiles/1/9/1/5.jpg"
@@ -336,7 +340,7 @@ expect_match "not a terminal: periodic plain progress lines" "$ERR" \
 	'astropixel-sync: [0-9]+/[0-9]+ objects, [0-9.]+/[0-9.]+ MB, [0-9]+ obj/s, [0-9.]+ MB/s, ETA'
 expect_nomatch "not a terminal: no carriage returns or escapes" "$ERR" $'[\r\033]'
 run "$STATE/big.env"
-expect "third run: 0 uploaded, all $NBIG skipped (listing pages followed)" \
+expect "third run: 0 uploaded, all $NBIG skipped, the index too (listing pages followed)" \
 	"$RC/$(field uploaded)/$(field skipped)" "0/0/$NBIG"
 
 # ---- progress on a terminal ------------------------------------------------------------------------
@@ -426,7 +430,7 @@ for i in $(seq 1 50); do grep -q listening "$STATE/dropper.log" && break; sleep 
 senv drop "$DATA" "$SECRET" "http://127.0.0.1:$DROPPORT" > "$STATE/drop.env"
 run "$STATE/drop.env" --workers 1 1
 expect "connections dying under PUTs: every PUT resent on a fresh connection" \
-	"$RC/$(field uploaded)/$(field failed)" "0/$(find "$DATA/tiles/1" "$DATA/metadata/datasets/1.json" -type f | wc -l)/0"
+	"$RC/$(field uploaded)/$(field failed)" "0/$(find "$DATA/tiles/1" "$DATA/metadata/datasets/1."* -type f | wc -l)/0"
 expect_nomatch "  no 'rewind' failure" "$ERR" 'rewind'
 stop_pid "$DROPPID"
 

@@ -1,11 +1,13 @@
 /*
- * upload.c - one run of upload.h: its phases, events and errors.
+ * upload_run.c - one run of upload.h: its phases, events and errors.
  *
  * The run is list (upload_list.c), plan (upload_plan.c), then send
  * (upload_send.c) or, dry run, report the plan; the local files were
- * scanned before (upload_scan.c). Skipped keys become no item at all, so a
- * second run holds nothing but counters. Because skipping is by ETag,
- * whatever a stopped run did not send is sent by the next.
+ * scanned before (upload_scan.c), their variants made and their index built
+ * (upload_webp.c, upload_index.c). An index-only run from the bucket builds
+ * the index between the listing and the plan. Skipped keys become no item
+ * at all, so a second run holds nothing but counters. Because skipping is
+ * by ETag, whatever a stopped run did not send is sent by the next.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,10 +103,15 @@ void upload_http_reason(const struct xfer_result *r, char *out, size_t cap)
 
 enum ap_err upload_run(struct upload *u, char *why, size_t whylen)
 {
-	enum ap_err e;
+	enum ap_err e = AP_OK;
 
 	why[0] = '\0';
+	if (u->o.mode == UPLOAD_INDEX_LOCAL)
+		goto out;	/* done while adding the datasets */
 	if ((e = upload_list_all(u, why, whylen)))
+		goto out;
+	if (u->o.mode == UPLOAD_INDEX_BUCKET && !u->st.interrupted &&
+	    (e = upload_index_from_bucket(u, why, whylen)))
 		goto out;
 	if (!u->st.interrupted && (e = upload_plan_all(u, why, whylen)))
 		goto out;
@@ -131,9 +138,13 @@ out:
 enum ap_err upload_new(const struct upload_opts *o, struct engine *e, struct s3 *s,
 		       struct upload **out)
 {
+	bool sends = o->mode != UPLOAD_INDEX_LOCAL;
 	struct upload *u;
 
-	if (!o->local_dir || o->workers < 1 || o->workers > UPLOAD_WORKERS_MAX)
+	if ((!o->local_dir && o->mode != UPLOAD_INDEX_BUCKET) || (sends && (!e || !s)) ||
+	    o->workers < 1 || o->workers > UPLOAD_WORKERS_MAX ||
+	    (o->webp && (o->mode != UPLOAD_SYNC || o->webp_jobs < 1 ||
+			 o->webp_jobs > UPLOAD_WEBP_JOBS_MAX || !upload_webp_supported())))
 		return AP_ERR_CONFIG;
 	u = calloc(1, sizeof(*u));
 	if (!u)
@@ -160,6 +171,7 @@ void upload_free(struct upload *u)
 		for (size_t i = 0; i < d->nitems; i++) {
 			free(d->items[i].key);
 			free(d->items[i].src);
+			free(d->items[i].body);
 			free(d->items[i].why);
 		}
 		free(d->items);
