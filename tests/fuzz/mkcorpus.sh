@@ -30,6 +30,14 @@ printf '0/1073741824/0.jpg' | seed tilekey x-too-large
 printf '4294967295' | seed tilekey uint-max
 printf '0/0/0.JPG' | seed tilekey upper-ext
 
+# ---- decimal: 8 bytes of bound (little endian), then the text
+printf '\x7f\x00\x00\x00\x00\x00\x00\x00127' | seed decimal char-max
+printf '\xff\xff\xff\xff\xff\xff\xff\xff18446744073709551615' | seed decimal u64-max
+printf '\x00\x00\x00\x00\x00\x00\x00\x80-9223372036854775808' | seed decimal i64-min
+printf '\x10\x00\x00\x00\x00\x00\x00\x000000000000000000000000016' | seed decimal zeros
+printf '\x05\x00\x00\x00\x00\x00\x00\x00-0' | seed decimal minus-zero
+printf '+1' | seed decimal short
+
 # ---- query: query strings
 printf 'tiles=0%%2F0%%2F0.jpg&tiles=1/1/1.png&token=abc.def.ghi' | seed query batch
 printf 'z=3&x0=0&x1=2&y0=0&y1=1&ext=webp' | seed query prefetch

@@ -22,7 +22,7 @@
 
 /* Grids up to this many cells are scanned cell by cell; larger ones only
  * at their corners and a few cells derived from the input. */
-#define TI_SCAN_CELLS 65536u
+#define TI_SCAN_CELLS 4096u
 #define TI_PROBES 16
 
 static uint64_t ti_ceil(uint64_t a, uint64_t b)
