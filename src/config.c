@@ -214,21 +214,19 @@ static enum ap_err kv_push(struct kv **kvs, size_t *n, const char *k, const char
 	return nk[*n - 1].key && nk[*n - 1].val ? AP_OK : AP_ERR_NOMEM;
 }
 
-/* Parses KEY=VALUE lines: `export ` prefix, '#' comments, single or double
- * quotes around the value, surrounding blanks trimmed. */
-static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nout,
+/* Parses the KEY=VALUE lines of text (NUL-terminated, cut up in place; NULL
+ * is an empty file): `export ` prefix, '#' comments, single or double quotes
+ * around the value, surrounding blanks trimmed. path names the file in
+ * messages. A memory entry point of its own, for tests/fuzz/fuzz_envfile.c. */
+static enum ap_err env_text_parse(char *text, const char *path, struct kv **out, size_t *nout,
 				  char *why, size_t whylen)
 {
 	struct kv *kvs = NULL;
 	size_t n = 0, lineno = 0;
 	char *line, *next;
-	struct buf b;
 	enum ap_err e;
 
-	buf_init(&b, CONFIG_ENV_FILE_MAX);
-	if ((e = slurp(path, &b, why, whylen)))
-		goto fail;
-	for (line = b.data; line; line = next) {
+	for (line = text; line; line = next) {
 		char *eq;
 
 		lineno++;
@@ -239,8 +237,12 @@ static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nou
 			line++;
 		if (*line == '\0' || *line == '#')
 			continue;
-		if (strncmp(line, "export ", 7) == 0)
+		/* "export", then any blanks: a shell takes "export\tNAME=v" too */
+		if (strncmp(line, "export", 6) == 0 && isspace((unsigned char)line[6])) {
 			line += 7;
+			while (isspace((unsigned char)*line))
+				line++;
+		}
 		eq = strchr(line, '=');
 		if (!eq) {
 			snprintf(why, whylen, "ENV_FILE: %s:%zu: expected NAME=value", path, lineno);
@@ -254,13 +256,25 @@ static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nou
 			goto fail;
 		}
 	}
-	buf_free(&b);
 	*out = kvs;
 	*nout = n;
 	return AP_OK;
 fail:
-	buf_free(&b);
 	kv_free(kvs, n);
+	return e;
+}
+
+static enum ap_err env_file_parse(const char *path, struct kv **out, size_t *nout,
+				  char *why, size_t whylen)
+{
+	struct buf b;
+	enum ap_err e;
+
+	buf_init(&b, CONFIG_ENV_FILE_MAX);
+	e = slurp(path, &b, why, whylen);
+	if (!e)
+		e = env_text_parse(b.data, path, out, nout, why, whylen);
+	buf_free(&b);
 	return e;
 }
 
@@ -404,6 +418,15 @@ static enum ap_err check_bucket(const struct config *c, char *why, size_t whylen
 	return AP_OK;
 }
 
+/* The built-in default of the setting at offset off. */
+static enum ap_err set_default(struct config *c, size_t off, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < N_OPTS; i++)
+		if (opts[i].off == off && opts[i].def)
+			return set_opt(c, &opts[i], opts[i].def, why, whylen);
+	return AP_ERR_INTERNAL;
+}
+
 /* Cross-field rules; each message names the variable to fix. */
 static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 {
@@ -414,6 +437,10 @@ static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 	 * whatever USE_S3 says, so they are checked whatever it says too) */
 	strip_slashes(c->endpoint);
 	strip_slashes(c->public_url);
+	/* an empty value unsets a string; the level has no "unset" and takes its
+	 * default ("unset or empty = default", deploy/astropixel-tiles.env) */
+	if (!c->log_level && (e = set_default(c, O(log_level), why, whylen)))
+		return e;
 	if (log_parse_level(c->log_level) < 0)
 		return say(why, whylen, "LOG_LEVEL: expected error, warn, info or debug");
 	if (c->endpoint && !is_http_url(c->endpoint))

@@ -8,9 +8,15 @@ enum ap_err dec_parse_u64(const char *s, size_t len, uint64_t max, unsigned flag
 {
 	uint64_t v = 0;
 
-	if (!s || len == 0 || len > 20)
+	if (!s || len == 0)
 		return AP_ERR_BAD_REQUEST;
 	if (s[0] == '0' && len > 1 && !(flags & DEC_LEADING_ZEROS))
+		return AP_ERR_BAD_REQUEST;
+	/* allowed zeros do not count against the 20 digits of 2^64 - 1 (found
+	 * by tests/fuzz: "0000000000000000000000065" is 65) */
+	while (len > 1 && s[0] == '0')
+		s++, len--;
+	if (len > 20)
 		return AP_ERR_BAD_REQUEST;
 	for (size_t i = 0; i < len; i++) {
 		unsigned d = (unsigned char)s[i] - '0';

@@ -62,7 +62,7 @@ static bool char_ref(const char *s, size_t n, char *c, size_t *adv)
 	uint64_t v;
 	bool ok;
 
-	if (!semi)
+	if (n < 3 || !semi)
 		return false;
 	if (s[2] == 'x')
 		ok = parse_hex_ref(s + 3, (size_t)(semi - (s + 3)), &v);
@@ -97,7 +97,8 @@ bool xml_text(const char *s, size_t n, char *out, size_t cap)
 					break;
 				}
 			}
-			if (!found && i + 3 < n && s[i + 1] == '#' &&
+			/* "&#" starts a reference wherever it is, the end of the text too */
+			if (!found && i + 1 < n && s[i + 1] == '#' &&
 			    !char_ref(s + i, n - i, &c, &adv))
 				return false;
 		}

@@ -25,8 +25,9 @@ const char *xml_elem(const char *p, const char *end, const char *tag, size_t *le
 		     const char **after);
 /*
  * Copies s[0..n) to out (NUL-terminated) with &amp; &lt; &gt; &quot; &apos;
- * and &#N; / &#xN; (1..127) decoded; false if a reference is malformed or
- * the text does not fit in cap.
+ * and &#N; / &#xN; (1..127) decoded; false if a character reference
+ * (anything from "&#", the end of the text included) is malformed or the
+ * text does not fit in cap. Any other '&' is kept as it is.
  */
 bool xml_text(const char *s, size_t n, char *out, size_t cap);
 

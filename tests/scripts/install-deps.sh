@@ -8,7 +8,7 @@ PKGS_BUILD="build-essential autoconf automake libtool pkg-config
   libfcgi-dev libfcgi-bin libcurl4-openssl-dev libjson-c-dev libssl-dev libcmocka-dev libhiredis-dev
   libwebp-dev libjpeg62-turbo-dev libpng-dev"
 PKGS_TEST="lighttpd apache2 libapache2-mod-fcgid nginx-light spawn-fcgi curl
-  clang libclang-rt-14-dev valgrind wrk nghttp2-client openssl procps
+  clang libclang-rt-14-dev libfuzzer-14-dev valgrind wrk nghttp2-client openssl procps
   iproute2 bc bsdutils man-db groff-base systemd prometheus redis-server redis-tools"
 PKGS_SWIFT="swift swift-proxy swift-object swift-container swift-account memcached
   python3-swift"

@@ -248,6 +248,42 @@ static void env_file_syntax_of_dot_env(void **state)
 	assert_int_equal(f->c.cache_max_tiles, 9);
 }
 
+/* Found by tests/fuzz/fuzz_envfile (corpus/envfile/regress-export-blanks):
+ * blanks after "export" other than one space stayed in the name, so the
+ * setting was silently ignored. */
+static void env_file_export_takes_any_blanks(void **state)
+{
+	struct fixture *f = *state;
+
+	write_env_file(f, "export  S3_REGION=two-spaces\n"
+			  "export\tAWS_BUCKET_NAME=tab\n"
+			  "export \f\tCORS_ALLOW_ORIGIN=https://a.example\n"
+			  "exportLOG_LEVEL=warn\n");	/* not the keyword: a name of its own */
+	setenv("LOCAL_STORAGE_DIR", f->dir, 1);
+	load_ok(f);
+	assert_string_equal(f->c.region, "two-spaces");
+	assert_string_equal(f->c.bucket, "tab");
+	assert_string_equal(f->c.cors_origin, "https://a.example");
+	assert_string_equal(f->c.log_level, "info");
+}
+
+/* Found by tests/fuzz/fuzz_envfile (corpus/envfile/regress-empty-log-level):
+ * an empty LOG_LEVEL unset the level and the check read it as NULL; it is
+ * the default, as the sample env file says of every empty value. */
+static void empty_log_level_is_the_default(void **state)
+{
+	struct fixture *f = *state;
+
+	setenv("LOCAL_STORAGE_DIR", f->dir, 1);
+	setenv("LOG_LEVEL", "", 1);
+	load_ok(f);
+	assert_string_equal(f->c.log_level, "info");
+	unsetenv("LOG_LEVEL");
+	write_env_file(f, "LOG_LEVEL=\n");
+	load_ok(f);
+	assert_string_equal(f->c.log_level, "info");
+}
+
 static void malformed_env_file_line_names_file_and_line(void **state)
 {
 	struct fixture *f = *state;
@@ -701,6 +737,8 @@ int main(void)
 		T(environment_wins_over_env_file),
 		T(env_file_alone_configures_everything),
 		T(env_file_syntax_of_dot_env),
+		T(env_file_export_takes_any_blanks),
+		T(empty_log_level_is_the_default),
 		T(malformed_env_file_line_names_file_and_line),
 		T(missing_env_file_is_an_error_naming_it),
 		T(bad_bool_names_the_variable),

@@ -28,6 +28,16 @@ static void accepts_plain_numbers_up_to_max(void **state)
 	assert_true(v == UINT64_MAX);
 	assert_int_equal(u("007", 10, DEC_LEADING_ZEROS, &v), AP_OK);
 	assert_int_equal(v, 7);
+	/* allowed zeros are not digits of the value, however many there are */
+	assert_int_equal(u("0000000000000000000000065", 127, DEC_LEADING_ZEROS, &v), AP_OK);
+	assert_int_equal(v, 65);
+	assert_int_equal(u("000000000000000000000", 0, DEC_LEADING_ZEROS, &v), AP_OK);
+	assert_int_equal(v, 0);
+	assert_int_equal(u("0000018446744073709551615", UINT64_MAX, DEC_LEADING_ZEROS, &v), AP_OK);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(u("0000018446744073709551616", UINT64_MAX, DEC_LEADING_ZEROS, &v),
+			 AP_ERR_BAD_REQUEST);
+	assert_int_equal(u("0000000000000000000000065", 127, 0, &v), AP_ERR_BAD_REQUEST);
 }
 
 static void refuses_everything_else(void **state)
