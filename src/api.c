@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "clock.h"
 #include "control.h"
+#include "edge.h"
 #include "ev.h"
 #include "route.h"
 #include "store.h"
@@ -39,45 +40,6 @@ void api_cors(const struct app *a, struct response *res)
 		response_header(res, "Vary", "Origin");
 }
 
-
-/* Does an If-None-Match list match our strong ETag? Weak comparison, as
- * RFC 9110 prescribes for If-None-Match. */
-static bool etag_matches(const char *inm, const char *etag)
-{
-	size_t elen = strlen(etag);
-	const char *p = inm;
-
-	while (*p) {
-		const char *q;
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		if (*p == '*')
-			return true;
-		if (p[0] == 'W' && p[1] == '/')
-			p += 2;
-		q = p;
-		while (*q && *q != ',')
-			q++;
-		while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
-			q--;
-		if ((size_t)(q - p) == elen && memcmp(p, etag, elen) == 0)
-			return true;
-		p = q;
-		while (*p && *p != ',')
-			p++;
-	}
-	return false;
-}
-
-static void cache_control(const struct app *a, const struct dataset *d, struct response *res)
-{
-	if (d->is_demo)
-		response_header(res, "Cache-Control", "public, max-age=%ld, immutable",
-				a->cfg.public_max_age_s);
-	else
-		response_header(res, "Cache-Control", "private, max-age=%ld",
-				a->cfg.private_max_age_s);
-}
 
 /* ---- finishing -------------------------------------------------------------- */
 
@@ -113,9 +75,10 @@ static enum ap_err tile_answer(struct call *c, struct tile *t, enum tile_source 
 		fmt = t->key.fmt;
 	response_header(res, "Content-Type", "%s", tk_fmt_mime((enum tile_fmt)fmt));
 	response_header(res, "ETag", "%s", t->etag);
-	cache_control(c->a, &c->ds, res);
+	edge_cache_control(&c->a->cfg, &c->ds, req, c->rt.versioned ? EDGE_CURRENT : EDGE_UNVERSIONED,
+			   res);
 	response_header(res, "X-Tile-Source", "%s", tile_source_name(src));
-	if (req->if_none_match && etag_matches(req->if_none_match, t->etag)) {
+	if (req->if_none_match && edge_etag_matches(req->if_none_match, t->etag)) {
 		res->status = 304;
 		res->no_body = true;
 		return AP_OK;
@@ -186,6 +149,47 @@ static void on_clear_done(struct clear_call *q, enum ap_err e)
 	finish(c, e);
 }
 
+/* ---- versions: versioned tiles and info ------------------------------------------ */
+
+/* An older (or unknown) version: to the current one, with the same query. */
+static enum ap_err redirect(struct call *c, const char *current)
+{
+	const struct request *req = c->req;
+	const struct route *rt = &c->rt;
+	const char *rest = req->path + rt->version_at + strlen(rt->version);
+
+	c->res->status = 307;
+	c->res->no_body = true;
+	response_header(c->res, "Location", "%.*s%s%s%s%s", (int)rt->version_at, req->path, current,
+			rest, req->query[0] ? "?" : "", req->query);
+	edge_cache_control(&c->a->cfg, &c->ds, req, EDGE_REDIRECT, c->res);
+	return AP_OK;
+}
+
+static void on_version(struct version_wait *w, void *ud)
+{
+	struct call *c = ud;
+
+	c->versioning = false;
+	if (c->rt.kind == R_INFO) {
+		finish(c, control_info(c->a, c->req, &c->ds, w->out, c->res));
+		return;
+	}
+	if (strcmp(c->rt.version, w->out) != 0) {
+		finish(c, redirect(c, w->out));
+		return;
+	}
+	tile_start(c);
+}
+
+static void version_start(struct call *c)
+{
+	c->vw.done = on_version;
+	c->vw.ud = c;
+	c->waiting = c->versioning = true;
+	version_get(c->a->versions, &c->ds, &c->vw);
+}
+
 /* The dataset is known: access, readiness, then the endpoint. */
 static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 {
@@ -210,7 +214,13 @@ static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 		return;
 	}
 	switch (kind) {
-	case R_TILE: tile_start(c); return;
+	case R_TILE:
+		if (c->rt.versioned)
+			version_start(c);
+		else
+			tile_start(c);
+		return;
+	case R_INFO: version_start(c); return;
 	case R_BATCH:
 		c->waiting = true;
 		batch_start(a, c->req, c->res, d, on_batch_done, c, &c->batch);
@@ -247,6 +257,7 @@ void api_start(struct call *c)
 	c->waiting = false;
 	c->batch = NULL;
 	c->clearing = false;
+	c->versioning = false;
 	c->why[0] = '\0';
 	cache_sync(a->cache);
 	api_cors(a, c->res);
@@ -281,6 +292,9 @@ void api_cancel(struct call *c)
 	} else if (c->clearing) {
 		control_clear_cancel(&c->clear);
 		c->clearing = false;
+	} else if (c->versioning) {
+		version_cancel(&c->vw);
+		c->versioning = false;
 	} else if (c->cw.f) {
 		catalog_cancel(&c->cw);
 	} else {

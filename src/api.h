@@ -23,6 +23,7 @@
 #include "response.h"
 #include "route.h"
 #include "store.h"
+#include "version.h"
 
 struct batch;
 
@@ -41,8 +42,10 @@ struct call {
 	struct batch *batch;
 	struct clear_call clear;
 	bool clearing;		/* parked on clear */
+	struct version_wait vw;
+	bool versioning;	/* parked on vw */
 	char why[CATALOG_REASON_MAX + 32];
-	bool waiting;		/* parked on cw, lk, batch or clear */
+	bool waiting;		/* parked on cw, lk, batch, clear or vw */
 };
 
 void api_start(struct call *c);

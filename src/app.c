@@ -18,6 +18,7 @@
 #include "prefetch.h"
 #include "shm.h"
 #include "store.h"
+#include "version.h"
 
 static void meta_start(void *ud, struct objget *o)
 {
@@ -72,7 +73,7 @@ static enum ap_err open_generations(struct app *a, char *why, size_t whylen)
 	runtime_dir(&a->cfg, dir, sizeof(dir));
 	e = shm_dir_prepare(dir, reason, sizeof(reason));
 	if (!e) {
-		shared_name(&a->cfg, "generations", name, sizeof(name));
+		shared_name(&a->cfg, GEN_FILE_PREFIX, name, sizeof(name));
 		e = gen_open(dir, name, &a->gens, reason, sizeof(reason));
 	}
 	if (e == AP_ERR_UNAVAILABLE) {
@@ -145,6 +146,9 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot set up storage");
 		goto fail;
 	}
+	e = versions_new(a->gens, a->l2, &a->versions);
+	if (e)
+		goto nomem;
 	a->catalog = catalog_new(a->cfg.metadata_ttl_s, a->gens, meta_start, meta_cancel, a);
 	if (!a->catalog)
 		goto nomem;
@@ -173,6 +177,7 @@ void app_free(struct app *a)
 {
 	prefetch_free(a->prefetch);
 	catalog_free(a->catalog);
+	versions_free(a->versions);
 	store_free(a->store);
 	l2_free(a->l2);
 	if (a->engine)

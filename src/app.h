@@ -18,6 +18,7 @@ struct app {
 	struct l2 *l2;		/* NULL without REDIS_URL */
 	struct store *store;
 	struct catalog *catalog;
+	struct versions *versions;	/* datasets' current versions (version.h) */
 	struct prefetch *prefetch;
 	struct ev_loop *loop;	/* the one event loop of the process (ev.h) */
 	time_t started;

@@ -88,9 +88,16 @@ static const struct opt opts[] = {
 	{"CORS_ALLOW_ORIGIN", T_STR, O(cors_origin), "*", 0, 0, 0,
 	 "Access-Control-Allow-Origin value; empty disables CORS headers."},
 	{"PUBLIC_MAX_AGE", T_INT, O(public_max_age_s), "31536000", 0, 315360000, 0,
-	 "Cache-Control max-age of public (is_demo) tiles (sent with public, immutable)."},
+	 "Cache-Control max-age of public (is_demo) tiles at their versioned URL (sent with public, "
+	 "immutable)."},
 	{"PRIVATE_MAX_AGE", T_INT, O(private_max_age_s), "3600", 0, 315360000, 0,
-	 "Cache-Control max-age of private tiles (sent with private)."},
+	 "Cache-Control max-age of private tiles at their versioned URL (sent with private)."},
+	{"UNVERSIONED_MAX_AGE", T_INT, O(unversioned_max_age_s), "60", 0, 86400, 0,
+	 "Cache-Control max-age of tiles at their unversioned URL, of info and of redirects to the "
+	 "current version (short: they change with a cache-clear)."},
+	{"STALE_WHILE_REVALIDATE", T_INT, O(stale_while_revalidate_s), "600", 0, 604800, 0,
+	 "stale-while-revalidate of public tiles at their unversioned URL: a cache may answer the "
+	 "old tile that long while it revalidates."},
 	{"TILE_CACHE_MAX_TILES", T_INT, O(cache_max_tiles), "500", 0, 10000000, 0,
 	 "LRU bound in tiles per process (0 disables the cache)."},
 	{"TILE_CACHE_MAX_MB", T_INT, O(cache_max_mb), "64", 0, 65536, 0,

@@ -32,7 +32,7 @@ struct config {
 	/* access */
 	char *jwt_secret;
 	char *cors_origin;
-	long public_max_age_s, private_max_age_s;
+	long public_max_age_s, private_max_age_s, unversioned_max_age_s, stale_while_revalidate_s;
 	/* cache */
 	long cache_max_tiles, cache_max_mb;
 	long metadata_ttl_s;

@@ -6,10 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include "control.h"
 #include "cache.h"
 #include "catalog.h"
+#include "edge.h"
 #include "generation.h"
+#include "hex.h"
+#include "route.h"
 #include "prefetch.h"
 #include "store.h"
 #include "tilekey.h"
@@ -238,6 +242,66 @@ void control_clear_cancel(struct clear_call *q)
 	if (q->waiting)
 		l2_clear_cancel(&q->w);
 	q->waiting = false;
+}
+
+/* Formats of the dataset, as far as this process knows (the tile index
+ * says; without one, null: every format is tried in fallback order). */
+static struct json_object *info_formats(const struct dataset *d)
+{
+	(void)d;
+	return NULL;
+}
+
+static struct json_object *info_object(const struct dataset *d, const char *version)
+{
+	struct json_object *o = json_object_new_object();
+	char tmpl[128];
+
+	snprintf(tmpl, sizeof(tmpl), API_PREFIX "/%u/v/%s/{z}/{x}/{y}.%s", d->id, version, "jpg");
+	add(o, "dataset_id", jint(d->id));
+	add(o, "width", jint(d->width));
+	add(o, "height", jint(d->height));
+	add(o, "tile_size", jint(d->tile_size));
+	add(o, "min_zoom", jint(d->min_zoom));
+	add(o, "max_zoom", jint(d->max_zoom));
+	add(o, "formats", info_formats(d));
+	add(o, "public", jbool(d->is_demo));
+	add(o, "version", jstr(version));
+	add(o, "tile_url_template", jstr(tmpl));
+	return o;
+}
+
+enum ap_err control_info(struct app *a, const struct request *req, const struct dataset *d,
+			 const char *version, struct response *res)
+{
+	struct json_object *o = info_object(d, version);
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char etag[2 * 16 + 3];
+	struct buf b;
+	enum ap_err e;
+
+	etag[0] = '"';
+	EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+	hex_encode(md, 16, etag + 1);
+	memcpy(etag + 33, "\"", 2);
+	buf_init(&b, RESP_JSON_MAX);
+	e = buf_adds(&b, text);
+	json_object_put(o);
+	if (e) {
+		buf_free(&b);
+		return e;
+	}
+	response_json(res, 200, &b);
+	response_header(res, "ETag", "%s", etag);
+	edge_cache_control(&a->cfg, d, req, EDGE_INFO, res);
+	if (req->if_none_match && edge_etag_matches(req->if_none_match, etag)) {
+		res->status = 304;
+		res->no_body = true;
+	}
+	return AP_OK;
 }
 
 static enum ap_err param_u32(struct request *req, const char *name, uint32_t max, uint32_t *out)

@@ -34,6 +34,10 @@ struct clear_call {
 void control_clear_start(struct clear_call *q, struct app *a, const struct dataset *d,
 			 struct response *res);
 void control_clear_cancel(struct clear_call *q);
+/* GET /api/tiles/{id}/info: the dataset's geometry and its tile URL
+ * template at the current version; short cache with ETag (edge.h). */
+enum ap_err control_info(struct app *a, const struct request *req, const struct dataset *d,
+			 const char *version, struct response *res) AP_WARN_UNUSED;
 /* POST /api/tiles/{id}/prefetch?z=&x0=&x1=&y0=&y1=[&ext=] */
 enum ap_err control_prefetch(struct app *a, struct request *req, const struct dataset *d,
 			     struct response *res) AP_WARN_UNUSED;

@@ -3,13 +3,16 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 #include "generation.h"
 #include "log.h"
 #include "shm.h"
 
 #define GEN_MAGIC "APTGENMP"
 #define GEN_MAGIC_LEN 8
-#define GEN_VERSION 3u
+#define GEN_VERSION 4u	/* also in GEN_FILE_PREFIX */
 #define NO_ID UINT64_MAX	/* pend_id: nothing pending */
 #define MANY_IDS (UINT64_MAX - 1)	/* pend_id: several datasets of one slot */
 
@@ -26,6 +29,7 @@ struct gen_shm {
 	uint64_t remote_gen[GEN_N_SLOTS];
 	uint64_t remote_all, remote_epoch;
 	uint64_t remote_inst;		/* which Redis those came from (0: none yet) */
+	uint64_t birth;			/* random, when the map was made: see gen_birth() */
 };
 
 /* Processes share the counters only if their atomics need no lock. */
@@ -44,6 +48,9 @@ static void header_init(void *p, size_t size)
 	(void)size;
 	for (size_t i = 0; i < GEN_N_SLOTS; i++)
 		s->pend_id[i] = NO_ID;
+	/* not secret, only never the same twice: time and pid if no entropy */
+	if (getrandom(&s->birth, sizeof(s->birth), GRND_NONBLOCK) != (ssize_t)sizeof(s->birth))
+		s->birth = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid();
 	s->version = GEN_VERSION;
 	s->nslots = GEN_N_SLOTS;
 	memcpy(s->magic, GEN_MAGIC, GEN_MAGIC_LEN);
@@ -264,4 +271,9 @@ uint64_t gen_remote_inst(const struct gen_map *g)
 void gen_set_remote_inst(struct gen_map *g, uint64_t inst)
 {
 	__atomic_store_n(&g->shm->remote_inst, inst, __ATOMIC_SEQ_CST);
+}
+
+uint64_t gen_birth(const struct gen_map *g)
+{
+	return __atomic_load_n(&g->shm->birth, __ATOMIC_SEQ_CST);
 }

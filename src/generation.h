@@ -38,6 +38,10 @@ struct gen_map;
 /* Opens (creating if absent) the shared map dir/name; dir must have passed
  * shm_dir_prepare(). Safe when many processes start at once. Errors as
  * shm_open_map(), with why naming the path. */
+/* The file name starts with the layout version, so a map left by an older
+ * build (a pool upgraded in place) is never opened, only left beside. */
+#define GEN_FILE_PREFIX "generations-v4"
+
 enum ap_err gen_open(const char *dir, const char *name, struct gen_map **out, char *why,
 		     size_t whylen) AP_WARN_UNUSED;
 /* A map of this process only; NULL only when out of memory. */
@@ -82,6 +86,10 @@ bool gen_raise_remote_epoch(struct gen_map *g, uint64_t remote);
  * none yet). Another one (restarted empty, flushed) forgot every clear. */
 uint64_t gen_remote_inst(const struct gen_map *g);
 void gen_set_remote_inst(struct gen_map *g, uint64_t inst);
+/* A random number drawn when the map was made (a reboot empties the
+ * runtime directory and makes a new one): with the generations it names a
+ * dataset's state, and never names an old state again (version.h). */
+uint64_t gen_birth(const struct gen_map *g);
 /* Cleared on another host: dropped here, nothing pending. */
 void gen_drop(struct gen_map *g, uint32_t dataset);
 

@@ -35,9 +35,11 @@ static const char LOOKUP[] =
 	"local sg, sa = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
 	"if g < sg then redis.call('HSET', p .. 'gens', id, sg); g = sg end\n"
 	"if a < sa then redis.call('SET', p .. 'gall', sa); a = sa end\n"
-	"local out = {tostring(g), tostring(a), redis.call('GET', p .. 'epoch') or '0'}\n"
-	"for i = 5, #ARGV do\n"
-	"  out[#out + 1] = redis.call('GET', p .. 't:' .. id .. ':' .. a .. '.' .. g .. ':' .. ARGV[i]) or false\n"
+	"local i = redis.call('GET', p .. 'inst')\n"
+	"if not i then i = ARGV[5]; redis.call('SET', p .. 'inst', i) end\n"
+	"local out = {tostring(g), tostring(a), redis.call('GET', p .. 'epoch') or '0', i}\n"
+	"for k = 6, #ARGV do\n"
+	"  out[#out + 1] = redis.call('GET', p .. 't:' .. id .. ':' .. a .. '.' .. g .. ':' .. ARGV[k]) or false\n"
 	"end\n"
 	"return out\n";
 static const char CLEAR[] =
@@ -210,14 +212,17 @@ static void schedule(struct l2 *l)
 
 /* ---- lookups ----------------------------------------------------------------------------- */
 
-/* One EVAL in flight: the waits it answers, in key order. */
+/* One EVAL in flight: its keys (a wait and a format each) and its waits
+ * (a wait may have no key: it asks only for the generations). */
+#define LOOKUP_HEAD 4		/* generation, all, epoch, instance; then the tiles */
 struct lookup_cmd {
 	struct rcmd rc;
 	struct l2 *l;
 	uint32_t dataset;
-	size_t n;
-	struct l2_wait *w[L2_LOOKUP_TILES_MAX];
+	size_t n, nw;
+	struct l2_wait *w[L2_LOOKUP_TILES_MAX];		/* per key */
 	uint8_t fmt[L2_LOOKUP_TILES_MAX];
+	struct l2_wait *waits[L2_LOOKUP_TILES_MAX];	/* NULL: cancelled */
 };
 
 static void wait_done(struct l2_wait *w)
@@ -303,6 +308,12 @@ static bool reply_number(const redisReply *r, uint64_t *v)
 	return r && r->type == REDIS_REPLY_STRING && !dec_parse_u64(r->str, r->len, UINT64_MAX, 0, v);
 }
 
+static bool reply_inst(const redisReply *r, uint64_t *v)
+{
+	return r && r->type == REDIS_REPLY_STRING && r->len == 16 &&
+	       !hex_parse_u64(r->str, r->len, v) && *v != 0;
+}
+
 static void note_epoch(struct l2 *l, uint64_t e)
 {
 	/* look now; the poll timer is always armed, so re-arming it cannot fail */
@@ -310,57 +321,63 @@ static void note_epoch(struct l2 *l, uint64_t e)
 		log_error("redis: cannot arm its poll timer");
 }
 
+/* The reply's head: the generations, the epoch and the instance. */
+static bool lookup_head(struct l2 *l, const struct lookup_cmd *lc, const redisReply *r,
+			enum ap_err e, uint64_t v[LOOKUP_HEAD])
+{
+	bool ok = !e && r && r->type == REDIS_REPLY_ARRAY && r->elements == lc->n + LOOKUP_HEAD &&
+		  reply_number(r->element[0], &v[0]) && reply_number(r->element[1], &v[1]) &&
+		  reply_number(r->element[2], &v[2]) && reply_inst(r->element[3], &v[3]);
+
+	if (!ok && !e)
+		snprintf(l->st.last_error, sizeof(l->st.last_error), "unexpected lookup reply");
+	if (!ok && e != AP_ERR_UNAVAILABLE)
+		l->st.errors++;
+	if (ok) {
+		gen_note_remote(l->gens, lc->dataset, v[0]);	/* cleared elsewhere: drop it here */
+		gen_note_remote_all(l->gens, v[1]);
+		note_epoch(l, v[2]);
+	}
+	return ok;
+}
+
 static void on_lookup(struct rcmd *c, redisReply *r, enum ap_err e, void *ud)
 {
 	struct lookup_cmd *lc = ud;
 	struct l2 *l = lc->l;
-	uint64_t g = 0, a = 0, ep = 0;
-	bool ok = !e && r && r->type == REDIS_REPLY_ARRAY && r->elements == lc->n + 3 &&
-		  reply_number(r->element[0], &g) && reply_number(r->element[1], &a) &&
-		  reply_number(r->element[2], &ep);
+	uint64_t v[LOOKUP_HEAD] = {0};
+	bool ok = lookup_head(l, lc, r, e, v);
 
 	(void)c;
-	if (!ok && !e) {
-		l->st.errors++;
-		snprintf(l->st.last_error, sizeof(l->st.last_error), "unexpected lookup reply");
-	} else if (e)
-		l->st.errors++;
-	if (ok) {
-		gen_note_remote(l->gens, lc->dataset, g);	/* cleared elsewhere: drop it here */
-		gen_note_remote_all(l->gens, a);
-		note_epoch(l, ep);
-	}
-	for (size_t i = 0; i < lc->n; i++) {
-		struct l2_wait *w = lc->w[i];
+	for (size_t i = 0; i < lc->nw; i++) {
+		struct l2_wait *w = lc->waits[i];
 		if (!w)
 			continue;	/* cancelled */
 		w->ok = ok;
-		w->gen_tag[0] = a;
-		w->gen_tag[1] = g;
-		if (ok)
-			w->tiles[lc->fmt[i]] = take_value(l, w, (enum tile_fmt)lc->fmt[i], r->element[3 + i]);
+		w->gen_tag[0] = v[1];
+		w->gen_tag[1] = v[0];
+		w->inst = v[3];
 	}
-	/* each wait once, after all of its formats */
-	for (size_t i = 0; i < lc->n; i++) {
-		struct l2_wait *w = lc->w[i];
-		if (!w || (i + 1 < lc->n && lc->w[i + 1] == w))
-			continue;
-		wait_done(w);
-	}
+	for (size_t i = 0; ok && i < lc->n; i++)
+		if (lc->w[i])
+			lc->w[i]->tiles[lc->fmt[i]] = take_value(l, lc->w[i], (enum tile_fmt)lc->fmt[i],
+								  r->element[LOOKUP_HEAD + i]);
+	for (size_t i = 0; i < lc->nw; i++)	/* each once, after all of its formats */
+		if (lc->waits[i])
+			wait_done(lc->waits[i]);
 	free(lc);
 }
 
 static void send_lookup(struct l2 *l, struct lookup_cmd *lc)
 {
-	char seen[2][24], suffix[L2_LOOKUP_TILES_MAX][64];
+	char seen[2][24], id[16], inst[17], suffix[L2_LOOKUP_TILES_MAX][64];
 	const char *argv[L2_LOOKUP_TILES_MAX + 8];
 	int argc = 0;
 
 	snprintf(seen[0], sizeof(seen[0]), "%llu", (unsigned long long)gen_remote(l->gens, lc->dataset));
 	snprintf(seen[1], sizeof(seen[1]), "%llu", (unsigned long long)gen_remote_all(l->gens));
-	char id[16];
-
 	snprintf(id, sizeof(id), "%u", lc->dataset);
+	new_inst(inst);
 	/* hiredis copies the arguments before redis_command returns */
 	argv[argc++] = "EVAL";
 	argv[argc++] = LOOKUP;
@@ -369,6 +386,7 @@ static void send_lookup(struct l2 *l, struct lookup_cmd *lc)
 	argv[argc++] = id;
 	argv[argc++] = seen[0];
 	argv[argc++] = seen[1];
+	argv[argc++] = inst;
 	for (size_t i = 0; i < lc->n; i++) {
 		const struct tilekey *k = &lc->w[i]->key;
 		snprintf(suffix[i], sizeof(suffix[i]), "%u:%u:%u:%s", (unsigned)k->z, k->x, k->y,
@@ -394,13 +412,15 @@ static struct lookup_cmd *group(struct l2 *l)
 		struct l2_wait *w = *pp;
 		unsigned nf = (unsigned)__builtin_popcount(w->fmts);
 
-		if (w->key.dataset != lc->dataset || lc->n + nf > L2_LOOKUP_TILES_MAX) {
+		if (w->key.dataset != lc->dataset || lc->n + nf > L2_LOOKUP_TILES_MAX ||
+		    lc->nw == L2_LOOKUP_TILES_MAX) {
 			pp = &w->next;
 			continue;
 		}
 		*pp = w->next;
 		w->queued = false;
 		w->cmd = lc;
+		lc->waits[lc->nw++] = w;
 		for (int f = 0; f < FMT__COUNT; f++)
 			if (w->fmts & (1u << f)) {
 				lc->w[lc->n] = w;
@@ -433,6 +453,7 @@ void l2_lookup(struct l2 *l, struct l2_wait *w)
 {
 	memset(w->tiles, 0, sizeof(w->tiles));
 	w->ok = false;
+	w->inst = 0;
 	w->cmd = NULL;
 	w->l2 = l;
 	w->next = l->queue;
@@ -460,6 +481,9 @@ void l2_cancel(struct l2_wait *w)
 		for (size_t i = 0; i < w->cmd->n; i++)
 			if (w->cmd->w[i] == w)
 				w->cmd->w[i] = NULL;
+		for (size_t i = 0; i < w->cmd->nw; i++)
+			if (w->cmd->waits[i] == w)
+				w->cmd->waits[i] = NULL;
 		w->cmd = NULL;
 	}
 	w->l2 = NULL;
@@ -624,12 +648,6 @@ static bool apply_log(struct l2 *l, const redisReply *log, uint64_t seen, uint64
 			 all ? "everything" : "a dataset", (unsigned long long)e);
 	}
 	return covered == ep - seen;
-}
-
-static bool reply_inst(const redisReply *r, uint64_t *v)
-{
-	return r && r->type == REDIS_REPLY_STRING && r->len == 16 &&
-	       !hex_parse_u64(r->str, r->len, v) && *v != 0;
 }
 
 /* Redis forgot what it knew (restarted empty, flushed, lost keys): this

@@ -65,13 +65,15 @@ struct lookup_cmd;
 struct l2_wait {
 	/* in */
 	struct tilekey key;		/* fmt unused */
-	uint8_t fmts;			/* bit per enum tile_fmt asked for */
+	uint8_t fmts;			/* bit per enum tile_fmt asked for (0: only the
+					 * generations, for a version; see version.h) */
 	void (*done)(struct l2_wait *w, void *ud);
 	void *ud;
 	/* out: a verified tile per format asked for (a reference each), or NULL */
 	struct tile *tiles[FMT__COUNT];
 	bool ok;			/* Redis answered (else: skip it) */
 	uint64_t gen_tag[2];		/* the generations read: for l2_put() */
+	uint64_t inst;			/* the Redis instance's id (nonzero when ok) */
 	/* private */
 	struct l2 *l2;
 	struct l2_wait *next;

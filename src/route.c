@@ -4,7 +4,7 @@
 #include <string.h>
 #include "route.h"
 
-#define SEGMENTS_MAX 6
+#define SEGMENTS_MAX 7
 
 static const struct {
 	const char *name;	/* segment after the dataset id */
@@ -16,6 +16,7 @@ static const struct {
 	{"cache-stats", R_STATS, "GET, OPTIONS", 1u << M_GET},
 	{"cache-clear", R_CLEAR, "POST, OPTIONS", 1u << M_POST},
 	{"prefetch", R_PREFETCH, "POST, OPTIONS", 1u << M_POST},
+	{"info", R_INFO, "GET, HEAD, OPTIONS", (1u << M_GET) | (1u << M_HEAD)},
 };
 
 #define TILE_ALLOW "GET, HEAD, OPTIONS"
@@ -44,6 +45,22 @@ static enum ap_err check_method(struct request *r, enum route_kind k, unsigned m
 	r->allow = route_allow(k);
 	return request_fail(r, AP_ERR_METHOD, "method %s not allowed here (allowed: %s)",
 			    r->method_name, r->allow);
+}
+
+/* v/{version}/: lower-case hex, 1..ROUTE_VERSION_MAX digits */
+static enum ap_err version_segment(struct request *r, const char *s, size_t n, struct route *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			n = 0;
+	if (n == 0 || n > ROUTE_VERSION_MAX)
+		return request_fail(r, AP_ERR_BAD_REQUEST, "a version is 1 to %d lower-case hex digits",
+				    ROUTE_VERSION_MAX);
+	memcpy(out->version, s, n);
+	out->version[n] = '\0';
+	out->version_at = (size_t)(s - r->path);
+	out->versioned = true;
+	return AP_OK;
 }
 
 enum ap_err route_match(struct request *r, struct route *out)
@@ -79,7 +96,7 @@ enum ap_err route_match(struct request *r, struct route *out)
 		out->kind = R_HEALTH;
 		return check_method(r, R_HEALTH, TILE_METHODS);
 	}
-	if (n != 2 && n != 4)
+	if (n != 2 && n != 4 && !(n == 6 && len[1] == 1 && seg[1][0] == 'v'))
 		return request_fail(r, AP_ERR_NOT_FOUND, "no such endpoint");
 	if (tk_parse_uint(seg[0], len[0], DATASET_ID_MAX, &out->dataset))
 		return request_fail(r, AP_ERR_BAD_REQUEST,
@@ -94,6 +111,13 @@ enum ap_err route_match(struct request *r, struct route *out)
 			}
 		}
 		return request_fail(r, AP_ERR_NOT_FOUND, "no such endpoint");
+	}
+	if (n == 6) {
+		enum ap_err e = version_segment(r, seg[2], len[2], out);
+
+		if (e)
+			return e;
+		seg[1] = seg[3];
 	}
 	/* {z}/{x}/{y}.{ext}: the three segments are one tile spec */
 	if (tk_parse_spec(seg[1], (size_t)(end - seg[1]), &out->tile))

@@ -4,6 +4,10 @@
  * The path is matched against an allow-list grammar on the raw (encoded)
  * path: only [A-Za-z0-9._-] and '/' may appear, so '%', NUL, "..", encoded
  * slashes and empty segments are refused (400) before anything is looked up.
+ *
+ * A tile has two URLs: {id}/{z}/{x}/{y}.{ext} and the versioned
+ * {id}/v/{version}/{z}/{x}/{y}.{ext} (version.h), which may be cached as
+ * immutable because it names one content for ever.
  */
 #ifndef AP_ROUTE_H
 #define AP_ROUTE_H
@@ -14,12 +18,19 @@
 
 #define API_PREFIX "/api/tiles"
 
-enum route_kind { R_HEALTH, R_TILE, R_BATCH, R_STATS, R_CLEAR, R_PREFETCH };
+#define ROUTE_VERSION_MAX 16	/* hex digits of a version in a URL (version.h) */
+
+enum route_kind { R_HEALTH, R_TILE, R_BATCH, R_STATS, R_CLEAR, R_PREFETCH, R_INFO };
 
 struct route {
 	enum route_kind kind;
 	uint32_t dataset;
 	struct tilekey tile;	/* R_TILE: fmt is the requested format */
+	/* R_TILE under /v/{version}/: the version asked, and where it is in
+	 * the request's path (for a redirect to another version) */
+	bool versioned;
+	char version[ROUTE_VERSION_MAX + 1];
+	size_t version_at;
 };
 
 /* 400 bad syntax, 404 no such endpoint, 405 (r->allow set) wrong method.

@@ -68,7 +68,10 @@
 #define UPLOAD_WHY_MAX 256		/* one failure reason */
 /* A PUT's deadline is S3_TIMEOUT_MS plus its size at this rate (slow uplinks). */
 #define UPLOAD_MIN_RATE_BPS (64 * 1024)
-#define UPLOAD_TILE_CACHE_CONTROL "public, max-age=31536000, immutable"
+/* An object's key does not change when a dataset is re-uploaded, so a cache
+ * in front of a public bucket (R2's public URL behind Cloudflare) may keep a
+ * tile only briefly; immutable URLs are the tile server's versioned ones. */
+#define UPLOAD_TILE_CACHE_CONTROL "public, max-age=60, stale-while-revalidate=600"
 /* Metadata changes (processing_status, name): caches must notice soon. */
 #define UPLOAD_META_CACHE_CONTROL "public, max-age=60"
 /* The index changes with the tiles, as the metadata does. */

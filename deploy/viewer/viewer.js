@@ -1,13 +1,20 @@
 /*
  * astropixel-tiles viewer: OpenSeadragon on the tile API (SPEC §3).
  *
- *   tiles        GET  {API}/{id}/{z}/{x}/{y}.jpg   level 0 = 1 px, 256-px tiles, no overlap
+ *   descriptor   GET  {API}/{id}/info              geometry and the tile URL template at the
+ *                                                  dataset's current version
+ *   tiles        GET  {API}/{id}/v/{version}/{z}/{x}/{y}.jpg (the template)   level 0 = 1 px,
+ *                                                  256-px tiles, no overlap; versioned URLs are
+ *                                                  immutable, and a cache-clear changes them, so a
+ *                                                  reload after a clear shows the new tiles through
+ *                                                  every cache on the way
  *   statistics   GET  {API}/{id}/cache-stats       polled for the side panel
  *   prefetch     POST {API}/{id}/prefetch?z=&x0=&x1=&y0=&y1=   after each zoom/pan settles
  *
- * The image geometry (width, height, max_zoom) comes from datasets.json, written
- * next to this file by build.sh from the metadata directory; without it the
- * user opens a dataset by id and size (also ?dataset=ID&width=W&height=H).
+ * The list of datasets comes from datasets.json, written next to this file by
+ * build.sh from the metadata directory; without it the user opens a dataset by
+ * id and size (also ?dataset=ID&width=W&height=H). The geometry the server's
+ * info gives wins; without info (an older server) the unversioned URLs are used.
  * A token for private datasets is kept in sessionStorage and sent as
  * "Authorization: Bearer …" on tiles (OpenSeadragon ajaxHeaders), statistics
  * and prefetch requests; it never goes into a URL.
@@ -86,6 +93,8 @@
 			Number.isInteger(d.height) && d.height > 0;
 	}
 	function tileUrl(d, z, x, y) {
+		if (d.template)
+			return d.template.replace('{z}', z).replace('{x}', x).replace('{y}', y);
 		return `${API}/${d.id}/${z}/${x}/${y}.${d.format}`;
 	}
 	/* the tile range of the current view at the level being drawn, clamped to
@@ -361,6 +370,19 @@
 		if (state.datasets.some((x) => x.id === d.id)) el.select.value = String(d.id);
 
 		if (!(await checkAccess(d))) return;
+		const seq = state.seq;
+		const info = await fetchInfo(d);
+		if (seq !== state.seq) return;
+		if (info) {
+			Object.assign(d, { width: info.width, height: info.height, tile_size: info.tile_size,
+				min_zoom: info.min_zoom, max_zoom: info.max_zoom });
+			/* an absolute path on the API's origin (URL() would percent-encode the braces) */
+			const t = info.tile_url_template;
+			d.template = /^https?:\/\//.test(t) ? t : new URL(API + '/', location.href).origin + t;
+			d.version = info.version;
+		} else {
+			d.template = null;
+		}
 		viewer.setAjaxHeaders(authHeaders(), true);
 		viewer.open({
 			width: d.width,
@@ -371,6 +393,19 @@
 			maxLevel: d.max_zoom,
 			getTileUrl: (z, x, y) => tileUrl(d, z, x, y),
 		});
+	}
+
+	/* the dataset's descriptor: revalidated on every open (ETag), so that a new
+	 * version after a clear is seen at once; null if the server has none */
+	async function fetchInfo(d) {
+		try {
+			const res = await fetch(`${API}/${d.id}/info`, { headers: authHeaders(), cache: 'no-cache' });
+			if (!res.ok) return null;
+			const j = await res.json();
+			return j && typeof j.tile_url_template === 'string' && Number.isInteger(j.width) ? j : null;
+		} catch (e) {
+			return null;
+		}
 	}
 
 	/* ---- controls -------------------------------------------------------------- */

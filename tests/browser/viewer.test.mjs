@@ -22,7 +22,11 @@ const OWNER_TOKEN = process.env.VIEWER_OWNER_TOKEN || '';
 const OTHER_TOKEN = process.env.VIEWER_OTHER_TOKEN || '';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
 	'--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const TILE_RE = /\/api\/tiles\/(\d+)\/(\d+)\/(\d+)\/(\d+)\.(jpg|jpeg|png|webp)(\?|$)/;
+// a tile URL, versioned (/v/{version}/, from the info template) or not
+const TILE_RE = /\/api\/tiles\/(\d+)\/(?:v\/[0-9a-f]+\/)?(\d+)\/(\d+)\/(\d+)\.(jpg|jpeg|png|webp)(\?|$)/;
+const versionOf = (u) => (/\/api\/tiles\/\d+\/v\/([0-9a-f]+)\//.exec(u) || [])[1] || '';
+const NEW_DATA = process.env.VIEWER_NEW_TILES || '';	// tiles of dataset 1 with other pixels
+const DATA_DIR = process.env.VIEWER_DATA || '';
 
 let passed = 0, failed = 0;
 const ok = (d) => { passed++; console.log(`ok - ${d}`); };
@@ -113,7 +117,7 @@ function watch(page) {
 		if (TILE_RE.test(u)) {
 			const h = r.headers();
 			w.tiles.push({ url: u, status: r.status(), type: h['content-type'], source: h['x-tile-source'],
-				auth: r.request().headers().authorization || '' });
+				auth: r.request().headers().authorization || '', etag: h.etag || '' });
 		} else if (u.includes('/prefetch?') && r.request().method() === 'POST') {
 			w.prefetch.push({ url: u, status: r.status(), body: await r.text().catch(() => '') });
 		}
@@ -168,8 +172,10 @@ async function run() {
 	check(`tiles arrive: ${first.length} tile responses, all 200 image/jpeg`,
 		first.length >= 5 && first.every((t) => t.status === 200 && t.type === 'image/jpeg'),
 		first.length < 5 ? `only ${first.length} tile responses` : describeTiles(first));
-	check('tile URLs follow /api/tiles/{id}/{z}/{x}/{y}.jpg for dataset 1',
-		first.every((t) => TILE_RE.exec(t.url)[1] === '1'), first.map((t) => t.url).slice(0, 3).join(' '));
+	const v1 = versionOf(first[0]?.url || '');
+	check(`tile URLs follow the info template /api/tiles/1/v/{version}/{z}/{x}/{y}.jpg (version ${v1})`,
+		v1 && first.every((t) => TILE_RE.exec(t.url)[1] === '1' && versionOf(t.url) === v1),
+		first.map((t) => t.url).slice(0, 3).join(' '));
 	let cs = await canvasStats(page);
 	check(`the canvas is painted (${cs.drawer} drawer: ${(cs.painted * 100).toFixed(0)}% painted, luminance sd ${cs.sd?.toFixed(1)}, ${cs.bright} bright px)`,
 		!cs.error && cs.painted > 0.3 && cs.sd > 4 && cs.bright > 20, JSON.stringify(cs));
@@ -263,6 +269,32 @@ async function run() {
 	await page.screenshot({ path: shot });
 	check(`screenshot saved: ${shot}`, fs.statSync(shot).size > 10000, 'empty screenshot');
 
+	step('clear and reload');
+	// ---- 3b. the dataset's tiles change and its owner clears it: a reload
+	// shows the new tiles (new version, new URLs) through the browser's cache
+	if (!NEW_DATA || !DATA_DIR || !OWNER_TOKEN) {
+		notOk('a clear then a reload shows the new tiles', 'VIEWER_NEW_TILES, VIEWER_DATA and VIEWER_OWNER_TOKEN must be set');
+	} else {
+		const seenBefore = new Map(w.tiles.filter((t) => t.status === 200).map((t) => [t.url.replace(/\/v\/[0-9a-f]+\//, '/'), t.etag]));
+		fs.cpSync(NEW_DATA, path.join(DATA_DIR, 'tiles/1'), { recursive: true });
+		const cleared = await page.evaluate(async (tok) => {
+			const r = await fetch('/api/tiles/1/cache-clear', { method: 'POST', headers: { Authorization: 'Bearer ' + tok } });
+			return { status: r.status, body: await r.json().catch(() => ({})) };
+		}, OWNER_TOKEN);
+		check(`the owner clears dataset 1 (${cleared.status}, scope ${cleared.body.scope})`, cleared.status === 200, JSON.stringify(cleared));
+		const n0 = w.tiles.length;
+		await page.reload({ waitUntil: 'load' });
+		await waitFullyLoaded(page);
+		const after = w.tiles.slice(n0).filter((t) => t.status === 200);
+		const v2 = versionOf(after[0]?.url || '');
+		check(`after the reload every tile is at the new version (${v1} -> ${v2}, ${after.length} tiles)`,
+			after.length > 0 && v2 && v2 !== v1 && after.every((t) => versionOf(t.url) === v2), after.slice(0, 2).map((t) => t.url).join(' '));
+		const same = after.filter((t) => seenBefore.has(t.url.replace(/\/v\/[0-9a-f]+\//, '/')));
+		check(`and shows the new bytes: ${same.filter((t) => seenBefore.get(t.url.replace(/\/v\/[0-9a-f]+\//, '/')) !== t.etag).length} of ${same.length} tiles seen before have a new ETag`,
+			same.length > 0 && same.every((t) => seenBefore.get(t.url.replace(/\/v\/[0-9a-f]+\//, '/')) !== t.etag),
+			JSON.stringify(same.slice(0, 2)));
+	}
+
 	step('private dataset');
 	// ---- 4. the private dataset: no token, another user's, the owner's
 	const priv = await context.newPage();	// sessionStorage is per tab: no token here
@@ -341,7 +373,7 @@ async function run() {
 	step('tile failures');
 	// ---- 6. tiles that fail: a visible error, not a silent hole
 	const bad = await context.newPage();
-	await bad.route(/\/api\/tiles\/1\/\d+\/0\/0\.jpg$/, (r) => r.fulfill({ status: 502,
+	await bad.route(/\/api\/tiles\/1\/(v\/[0-9a-f]+\/)?\d+\/0\/0\.jpg$/, (r) => r.fulfill({ status: 502,
 		contentType: 'application/json', body: '{"detail":"storage failed (test)"}' }));
 	await bad.goto(`${BASE}/?dataset=1`, { waitUntil: 'load' });
 	await bad.waitForSelector('#tile-errors:not([hidden])', { timeout: 15000 }).catch(() => {});

@@ -33,57 +33,6 @@ chmod -R a+rX "$AP"
 sed -e "s|/run/astropixel-tiles/astropixel-tiles.sock|$SOCK|g" \
 	"$IT_ROOT/deploy/apache/astropixel-tiles-proxy.conf" > "$AP/reuse.conf"
 sed -e 's/enablereuse=on/enablereuse=off/' "$AP/reuse.conf" > "$AP/noreuse.conf"
-apache_conf() {	# apache_conf NAME SNIPPET
-	cat > "$AP/$1.httpd.conf" <<CONF
-ServerRoot "$AP"
-ServerName 127.0.0.1
-Include "$AP/$1.listen.conf"
-PidFile "$AP/run/$1.pid"
-DefaultRuntimeDir "$AP/run"
-Mutex file:$AP/run default
-ErrorLog "$AP/logs/$1.error.log"
-LogLevel warn proxy:warn proxy_fcgi:warn
-User www-data
-Group www-data
-LoadModule mpm_event_module $MODULES/mod_mpm_event.so
-LoadModule authz_core_module $MODULES/mod_authz_core.so
-LoadModule mime_module $MODULES/mod_mime.so
-LoadModule proxy_module $MODULES/mod_proxy.so
-LoadModule proxy_fcgi_module $MODULES/mod_proxy_fcgi.so
-LoadModule env_module $MODULES/mod_env.so
-TypesConfig /etc/mime.types
-DocumentRoot "$AP/htdocs"
-<Directory />
-	Require all denied
-</Directory>
-StartServers 2
-ServerLimit 2
-ThreadsPerChild 64
-MaxRequestWorkers 128
-MinSpareThreads 16
-MaxSpareThreads 128
-Include "$2"
-CONF
-}
-APIDS=()
-start_apache() {	# start_apache NAME: sets APORT, APID
-	local attempt
-	for attempt in 1 2 3; do
-		APORT=$(free_port)
-		echo "Listen 127.0.0.1:$APORT" > "$AP/$1.listen.conf"
-		apache2 -f "$AP/$1.httpd.conf" -k start > "$STATE/apache-$1.out" 2>&1
-		grep -q "Address already in use" "$STATE/apache-$1.out" || break
-	done
-	for _ in $(seq 1 50); do [ -s "$AP/run/$1.pid" ] && break; sleep 0.1; done
-	APID=$(cat "$AP/run/$1.pid" 2>/dev/null)
-	[ -n "$APID" ] && { track "$APID"; APIDS+=("$APID:$1"); }
-	[ -n "$APID" ] && wait_http "http://127.0.0.1:$APORT/api/tiles/health" 100
-}
-stop_apache() {	# stop_apache NAME PID
-	apache2 -f "$AP/$1.httpd.conf" -k stop > /dev/null 2>&1 || kill -TERM "$2" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
-	stop_pid "$2"
-}
 # what Apache logs when a FastCGI connection breaks under it
 fcgi_errors() { grep -cE 'AH0106[7-9]|AH01075|AH01097|AH00898|AH01102|Connection reset|Broken pipe|error reading' "$1"; }
 to_ms() { awk '{ v = $1; if (v ~ /us$/) printf "%.2f", v / 1000; else if (v ~ /ms$/) printf "%.2f", v + 0; else if (v ~ /s$/) printf "%.2f", v * 1000; else print "NaN" }'; }

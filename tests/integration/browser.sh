@@ -6,7 +6,8 @@
 # without console errors, tiles arrive (200) and are painted, zooming POSTs a
 # prefetch (202), revisiting shows memory-cache hits in the stats panel, a
 # private dataset shows a clear message without a token (and another user's
-# token) and its tiles with the owner's. Screenshot: _build/artifacts/viewer.png.
+# token) and its tiles with the owner's; tiles come at the versioned URLs of
+# the info template, and after the owner's clear a reload shows the new tiles. Screenshot: _build/artifacts/viewer.png.
 #
 # Needs node + npm (the machine image) and chromium + lighttpd
 # (tests/scripts/install-deps.sh); a missing one is a failure, not a skip.
@@ -32,7 +33,8 @@ fi
 
 # ---- a small sample: public 4096x2048 (13 levels), private 2048x2048 of user 7
 DATA=$STATE/data
-"$MKSAMPLE" --out "$DATA" --id 1 --width 4096 --height 2048 --quiet --name "Browser test field (public)" &&
+"$MKSAMPLE" --out "$DATA" --id 1 --width 4096 --height 2048 --owner 7 --quiet --name "Browser test field (public)" &&
+	"$MKSAMPLE" --out "$STATE/new" --id 1 --width 4096 --height 2048 --seed 99 --owner 7 --quiet &&
 	"$MKSAMPLE" --out "$DATA" --id 2 --width 2048 --height 2048 --seed 7 --private --owner 7 --quiet \
 		--name "Browser test field (private, owner 7)" ||
 	{ fail "sample datasets" "mksample failed"; finish; exit 1; }
@@ -82,6 +84,8 @@ expect "datasets.json is served as JSON" "$STATUS/$(header Content-Type)" "200/a
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS/viewer.png" "$ARTIFACTS/viewer-private.png"
 export VIEWER_OWNER_TOKEN VIEWER_OTHER_TOKEN VIEWER_ARTIFACTS=$ARTIFACTS VIEWER_CHROMIUM=$CHROMIUM
+# the clear-and-reload step copies other tiles of dataset 1 over the served ones
+export VIEWER_DATA=$DATA VIEWER_NEW_TILES=$STATE/new/tiles/1
 VIEWER_OWNER_TOKEN=$("$MKTOKEN" "$SECRET" 7 3600)
 VIEWER_OTHER_TOKEN=$("$MKTOKEN" "$SECRET" 8 3600)
 summary=""

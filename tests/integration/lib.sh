@@ -304,3 +304,103 @@ kill_redis() {
 restart_redis() { kill_redis "${1:-KILL}"; start_redis "$RDIR" "${RARGS[@]}"; }
 # rcli ARGS...: redis-cli on the socket
 rcli() { redis-cli -s "$RSOCK" "$@"; }
+
+# ---- nginx and Apache from the deploy files (nginx.sh, apache-proxy.sh, edge.sh) -
+# nginx: $NG is its directory (tmp/ www/ inside, owned by www-data). Apache:
+# $AP its directory (logs/ run/ htdocs/), $MODULES Apache's modules; extra
+# LoadModule lines for a configuration in $APACHE_MODULES_EXTRA.
+MODULES=${MODULES:-/usr/lib/apache2/modules}
+# nginx_conf NAME SNIPPET [UPSTREAM_FILE]: an nginx.conf with its own pid, logs, listen file
+nginx_conf() {
+	cat > "$NG/$1-nginx.conf" <<CONF
+daemon off;
+user www-data www-data;
+worker_processes 2;
+pid $NG/$1.pid;
+error_log $NG/$1-error.log info;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $NG/tmp/body;
+	fastcgi_temp_path $NG/tmp/fastcgi;
+	proxy_temp_path $NG/tmp/proxy;
+	uwsgi_temp_path $NG/tmp/uwsgi;
+	scgi_temp_path $NG/tmp/scgi;
+	include ${3:-$NG/astropixel-tiles-upstream.conf};
+	${NGINX_HTTP_EXTRA:-}
+	server {
+		include $NG/$1-listen.conf;
+		server_name localhost;
+		root $NG/www;
+		include $2;
+	}
+}
+CONF
+}
+# start_nginx NAME: sets PID_ and PORT_; free_port only knows listeners, a
+# port may still be some connection's local one: then another
+start_nginx() {
+	local attempt
+	for attempt in 1 2 3; do
+		PORT_=$(free_port)
+		echo "listen 127.0.0.1:$PORT_;" > "$NG/$1-listen.conf"
+		setsid nginx -c "$NG/$1-nginx.conf" -p "$NG/" > "$NG/$1-out.$attempt.log" 2>&1 &
+		PID_=$!
+		track "$PID_"
+		wait_http "http://127.0.0.1:$PORT_/api/tiles/health" 100 && return 0
+		kill -0 "$PID_" 2>/dev/null && return 1	# running but not answering
+	done
+	return 1
+}
+apache_conf() {	# apache_conf NAME SNIPPET
+	cat > "$AP/$1.httpd.conf" <<CONF
+ServerRoot "$AP"
+ServerName 127.0.0.1
+Include "$AP/$1.listen.conf"
+PidFile "$AP/run/$1.pid"
+DefaultRuntimeDir "$AP/run"
+Mutex file:$AP/run default
+ErrorLog "$AP/logs/$1.error.log"
+LogLevel warn proxy:warn proxy_fcgi:warn
+User www-data
+Group www-data
+LoadModule mpm_event_module $MODULES/mod_mpm_event.so
+LoadModule authz_core_module $MODULES/mod_authz_core.so
+LoadModule mime_module $MODULES/mod_mime.so
+LoadModule proxy_module $MODULES/mod_proxy.so
+LoadModule proxy_fcgi_module $MODULES/mod_proxy_fcgi.so
+LoadModule env_module $MODULES/mod_env.so
+${APACHE_MODULES_EXTRA:-}
+TypesConfig /etc/mime.types
+DocumentRoot "$AP/htdocs"
+<Directory />
+	Require all denied
+</Directory>
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 64
+MaxRequestWorkers 128
+MinSpareThreads 16
+MaxSpareThreads 128
+Include "$2"
+CONF
+}
+APIDS=()
+start_apache() {	# start_apache NAME: sets APORT, APID
+	local attempt
+	for attempt in 1 2 3; do
+		APORT=$(free_port)
+		echo "Listen 127.0.0.1:$APORT" > "$AP/$1.listen.conf"
+		apache2 -f "$AP/$1.httpd.conf" -k start > "$STATE/apache-$1.out" 2>&1
+		grep -q "Address already in use" "$STATE/apache-$1.out" || break
+	done
+	for _ in $(seq 1 50); do [ -s "$AP/run/$1.pid" ] && break; sleep 0.1; done
+	APID=$(cat "$AP/run/$1.pid" 2>/dev/null)
+	[ -n "$APID" ] && { track "$APID"; APIDS+=("$APID:$1"); }
+	[ -n "$APID" ] && wait_http "http://127.0.0.1:$APORT/api/tiles/health" 100
+}
+stop_apache() {	# stop_apache NAME PID
+	apache2 -f "$AP/$1.httpd.conf" -k stop > /dev/null 2>&1 || kill -TERM "$2" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+	stop_pid "$2"
+}

@@ -33,7 +33,8 @@ expect "Content-Type of the bytes" "$(header Content-Type)" image/jpeg
 expect "Content-Length is the file size" "$(header Content-Length)" "$(stat -c %s "$F")"
 ETAG=$(header ETag)
 expect_match "strong ETag" "$ETAG" '^"[0-9a-f]{32}"$'
-expect "public Cache-Control" "$(header Cache-Control)" "public, max-age=31536000, immutable"
+expect "public Cache-Control at the unversioned URL: short, revalidated" "$(header Cache-Control)" \
+	"public, max-age=60, stale-while-revalidate=600"
 expect "CORS header" "$(header Access-Control-Allow-Origin)" "*"
 expect_match "first answer comes from local storage or memory" "$(header X-Tile-Source)" '^(local|memory-cache)$'
 seen=""

@@ -52,47 +52,6 @@ sed -e "s|unix:/run/astropixel-tiles/astropixel-tiles.sock|unix:$SOCK|" \
 	"$IT_ROOT/deploy/nginx/astropixel-tiles-upstream.conf" > "$NG/astropixel-tiles-upstream.conf"
 cp "$IT_ROOT/deploy/nginx/astropixel-tiles.conf" "$NG/astropixel-tiles.conf"
 cp /etc/nginx/fastcgi_params "$NG/fastcgi_params"	# the distribution's, as in production
-# nginx_conf NAME SNIPPET [UPSTREAM_FILE]: an nginx.conf with its own pid, logs, listen file
-nginx_conf() {
-	cat > "$NG/$1-nginx.conf" <<CONF
-daemon off;
-user www-data www-data;
-worker_processes 2;
-pid $NG/$1.pid;
-error_log $NG/$1-error.log info;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $NG/tmp/body;
-	fastcgi_temp_path $NG/tmp/fastcgi;
-	proxy_temp_path $NG/tmp/proxy;
-	uwsgi_temp_path $NG/tmp/uwsgi;
-	scgi_temp_path $NG/tmp/scgi;
-	include ${3:-$NG/astropixel-tiles-upstream.conf};
-	server {
-		include $NG/$1-listen.conf;
-		server_name localhost;
-		root $NG/www;
-		include $2;
-	}
-}
-CONF
-}
-# start_nginx NAME: sets PID_ and PORT_; free_port only knows listeners, a
-# port may still be some connection's local one: then another
-start_nginx() {
-	local attempt
-	for attempt in 1 2 3; do
-		PORT_=$(free_port)
-		echo "listen 127.0.0.1:$PORT_;" > "$NG/$1-listen.conf"
-		setsid nginx -c "$NG/$1-nginx.conf" -p "$NG/" > "$NG/$1-out.$attempt.log" 2>&1 &
-		PID_=$!
-		track "$PID_"
-		wait_http "http://127.0.0.1:$PORT_/api/tiles/health" 100 && return 0
-		kill -0 "$PID_" 2>/dev/null && return 1	# running but not answering
-	done
-	return 1
-}
 nginx_conf main "$NG/astropixel-tiles.conf"
 echo "listen 127.0.0.1:1;" > "$NG/main-listen.conf"
 nginx -t -c "$NG/main-nginx.conf" -p "$NG/" > "$NG/configtest.out" 2>&1

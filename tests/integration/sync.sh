@@ -143,7 +143,8 @@ check "metadata read back byte-exact" cmp -s "$STATE/meta1.json" "$DATA/metadata
 
 s3head tiles tiles/1/10/1/1.jpg
 expect "tile Content-Type (signed HEAD through the S3 API)" "$(hval Content-Type)" image/jpeg
-expect "tile Cache-Control" "$(hval Cache-Control)" "public, max-age=31536000, immutable"
+expect "tile Cache-Control: short (object keys do not change with a re-upload)" "$(hval Cache-Control)" \
+	"public, max-age=60, stale-while-revalidate=600"
 s3head tiles tiles/2/10/1/1.png
 expect "png tile Content-Type" "$(hval Content-Type)" image/png
 s3head tiles metadata/datasets/1.json

@@ -399,7 +399,7 @@ static const char *get_str(struct json_object *o, const char *k)
 
 /* ---- single tiles (3.1) ------------------------------------------------------ */
 
-static void public_tile_is_200_with_type_length_etag_and_immutable_caching(void **state)
+static void public_tile_is_200_with_type_length_etag_and_short_caching(void **state)
 {
 	struct ctx *c = *state;
 	struct response res;
@@ -408,7 +408,8 @@ static void public_tile_is_200_with_type_length_etag_and_immutable_caching(void 
 	assert_int_equal(call(c, "GET", "/api/tiles/1/10/0/0.jpg", &res), 200);
 	expect_body(&res, JPG_A, sizeof(JPG_A));
 	expect_hdr(&res, "Content-Type", "image/jpeg");
-	expect_hdr(&res, "Cache-Control", "public, max-age=31536000, immutable");
+	/* the unversioned URL does not change with a clear: a short max-age */
+	expect_hdr(&res, "Cache-Control", "public, max-age=60, stale-while-revalidate=600");
 	expect_hdr(&res, "X-Tile-Source", "local");
 	expect_hdr(&res, "Access-Control-Allow-Origin", "*");
 	assert_non_null(hdr(&res, "ETag", etag, sizeof(etag)));
@@ -892,6 +893,114 @@ static void cache_clear_by_another_user_is_403(void **state)
 	EXPECT_STATUS(c, "POST", "/api/tiles/5/cache-clear", bearer(c->tok7, auth, sizeof(auth)), 403);
 }
 
+/* ---- versions and info (issue 15) ---------------------------------------------- */
+
+/* The current version of a dataset, from its info (auth may be NULL). */
+static void info_version(struct ctx *c, unsigned id, const char *auth, char out[16])
+{
+	struct response res;
+	struct json_object *o;
+	char uri[64];
+
+	snprintf(uri, sizeof(uri), "/api/tiles/%u/info", id);
+	assert_int_equal(call_h(c, "GET", uri, auth, NULL, &res), 200);
+	o = body_json(&res);
+	snprintf(out, 16, "%s", get_str(o, "version"));
+	json_object_put(o);
+	response_free(&res);
+}
+
+static void info_describes_the_dataset_and_its_template(void **state)
+{
+	struct ctx *c = *state;
+	struct response res;
+	struct json_object *o;
+	char v[16], tmpl[128], etag[64];
+
+	assert_int_equal(call(c, "GET", "/api/tiles/1/info", &res), 200);
+	o = body_json(&res);
+	snprintf(v, sizeof(v), "%s", get_str(o, "version"));
+	assert_int_equal(strlen(v), 8);
+	snprintf(tmpl, sizeof(tmpl), "/api/tiles/1/v/%s/{z}/{x}/{y}.jpg", v);
+	assert_string_equal(get_str(o, "tile_url_template"), tmpl);
+	assert_int_equal(get_int(o, "tile_size"), 256);
+	assert_int_equal(get_int(o, "min_zoom"), 0);
+	json_object_put(o);
+	expect_hdr(&res, "Cache-Control", "public, max-age=60");
+	assert_non_null(hdr(&res, "ETag", etag, sizeof(etag)));
+	response_free(&res);
+	/* revalidated with its ETag */
+	assert_int_equal(call_h(c, "GET", "/api/tiles/1/info", NULL, etag, &res), 304);
+	response_free(&res);
+	/* private: the same access rules as tiles */
+	EXPECT_STATUS(c, "GET", "/api/tiles/2/info", NULL, 401);
+}
+
+static void the_current_version_is_immutable_and_an_old_one_redirects(void **state)
+{
+	struct ctx *c = *state;
+	struct response res;
+	char v[16], uri[128], loc[256], want[256];
+
+	info_version(c, 1, NULL, v);
+	snprintf(uri, sizeof(uri), "/api/tiles/1/v/%s/10/0/0.jpg", v);
+	assert_int_equal(call(c, "GET", uri, &res), 200);
+	expect_body(&res, JPG_A, sizeof(JPG_A));
+	expect_hdr(&res, "Cache-Control", "public, max-age=31536000, immutable");
+	response_free(&res);
+	/* another version: to the current one, query kept, briefly cacheable */
+	assert_int_equal(call(c, "GET", "/api/tiles/1/v/0badc0de/10/0/0.jpeg?x=1", &res), 307);
+	snprintf(want, sizeof(want), "/api/tiles/1/v/%s/10/0/0.jpeg?x=1", v);
+	assert_non_null(hdr(&res, "Location", loc, sizeof(loc)));
+	assert_string_equal(loc, want);
+	expect_hdr(&res, "Cache-Control", "public, max-age=60");
+	assert_int_equal(res.body_len, 0);
+	response_free(&res);
+	/* not a version at all */
+	EXPECT_STATUS(c, "GET", "/api/tiles/1/v/XYZ/10/0/0.jpg", NULL, 400);
+	EXPECT_STATUS(c, "GET", "/api/tiles/1/v/0123456789abcdef0/10/0/0.jpg", NULL, 400);
+	EXPECT_STATUS(c, "GET", "/api/tiles/1/w/abc/10/0/0.jpg", NULL, 404);
+}
+
+static void a_cache_clear_makes_a_new_version(void **state)
+{
+	struct ctx *c = *state;
+	char v1[16], v2[16], auth[1100], uri[128];
+
+	info_version(c, 1, NULL, v1);
+	info_version(c, 1, NULL, v2);
+	assert_string_equal(v1, v2);		/* stable while nothing changes */
+	EXPECT_STATUS(c, "POST", "/api/tiles/1/cache-clear", bearer(c->tok5, auth, sizeof(auth)), 200);
+	info_version(c, 1, NULL, v2);
+	assert_string_not_equal(v1, v2);
+	snprintf(uri, sizeof(uri), "/api/tiles/1/v/%s/10/0/0.jpg", v1);
+	EXPECT_STATUS(c, "GET", uri, NULL, 307);	/* never today's bytes under an old name */
+	snprintf(uri, sizeof(uri), "/api/tiles/1/v/%s/10/0/0.jpg", v2);
+	EXPECT_STATUS(c, "GET", uri, NULL, 200);
+}
+
+static void private_and_token_urls_are_never_public(void **state)
+{
+	struct ctx *c = *state;
+	struct response res;
+	char v[16], auth[1100], uri[1400], cc[128];
+
+	info_version(c, 2, bearer(c->tok7, auth, sizeof(auth)), v);
+	snprintf(uri, sizeof(uri), "/api/tiles/2/v/%s/10/0/0.jpg", v);
+	assert_int_equal(call_h(c, "GET", uri, auth, NULL, &res), 200);
+	assert_non_null(hdr(&res, "Cache-Control", cc, sizeof(cc)));
+	assert_true(strncmp(cc, "private", 7) == 0);
+	response_free(&res);
+	EXPECT_STATUS(c, "GET", uri, NULL, 401);
+	/* a public tile asked with ?token= is the user's URL: private */
+	info_version(c, 1, NULL, v);
+	snprintf(uri, sizeof(uri), "/api/tiles/1/v/%s/10/0/0.jpg?token=%s", v, c->tok5);
+	assert_int_equal(call(c, "GET", uri, &res), 200);
+	assert_non_null(hdr(&res, "Cache-Control", cc, sizeof(cc)));
+	assert_true(strncmp(cc, "private", 7) == 0);
+	response_free(&res);
+}
+
 static void cache_clear_by_the_owner_drops_the_tiles(void **state)
 {
 	struct ctx *c = *state;
@@ -1296,7 +1405,11 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(public_tile_is_200_with_type_length_etag_and_immutable_caching),
+		T(public_tile_is_200_with_type_length_etag_and_short_caching),
+		T(info_describes_the_dataset_and_its_template),
+		T(the_current_version_is_immutable_and_an_old_one_redirects),
+		T(a_cache_clear_makes_a_new_version),
+		T(private_and_token_urls_are_never_public),
 		T(second_request_is_served_from_the_memory_cache),
 		T(jpeg_extension_serves_the_jpg_object),
 		T(format_fallback_serves_the_png_with_its_own_type),

@@ -182,8 +182,11 @@ static void defaults_are_those_of_spec_section_5(void **state)
 	assert_int_equal(f->c.cache_max_tiles, 500);
 	assert_int_equal(f->c.cache_max_mb, 64);
 	assert_int_equal(f->c.batch_max_tiles, 100);
-	/* SPEC 3.1: public tiles are "public, max-age=31536000, immutable" by default */
+	/* SPEC 3.1: public tiles are "public, max-age=31536000, immutable" by default
+	 * (issue 15: at their versioned URL; unversioned ones are short) */
 	assert_int_equal(f->c.public_max_age_s, 31536000);
+	assert_int_equal(f->c.unversioned_max_age_s, 60);
+	assert_int_equal(f->c.stale_while_revalidate_s, 600);
 	assert_string_equal(f->c.cors_origin, "*");
 	assert_true(f->c.tls_verify);
 }

@@ -1,0 +1,34 @@
+/*
+ * edge.h - what the caches between a viewer and the responder (the
+ * browser's, a CDN's, the web server's own) may keep: the Cache-Control of
+ * every cacheable answer is decided here, and nowhere else.
+ *
+ *   URL                          public dataset                          private dataset
+ *   tile at the current version  public, max-age=PUBLIC_MAX_AGE, immutable  private, max-age=PRIVATE_MAX_AGE
+ *   tile at an older version     307 to the current one, public, short   307, private, short
+ *   tile without version         public, max-age=short, stale-while-revalidate=SWR   private, max-age=short
+ *   info                         public, max-age=short                   private, max-age=short
+ * where short is UNVERSIONED_MAX_AGE and SWR STALE_WHILE_REVALIDATE. A
+ * request that carries its token in the URL (?token=) is answered private
+ * whatever the dataset, so that no shared cache keeps an entry under a URL
+ * that names a token. Errors and the control endpoints are no-store
+ * (response.h).
+ */
+#ifndef AP_EDGE_H
+#define AP_EDGE_H
+
+#include <stdbool.h>
+
+struct config;
+struct dataset;
+struct request;
+struct response;
+
+enum edge_kind { EDGE_CURRENT, EDGE_REDIRECT, EDGE_UNVERSIONED, EDGE_INFO };
+
+void edge_cache_control(const struct config *c, const struct dataset *d, const struct request *r,
+			enum edge_kind k, struct response *res);
+/* If-None-Match (a list, "*", weak or strong) against a strong ETag. */
+bool edge_etag_matches(const char *if_none_match, const char *etag);
+
+#endif
