@@ -154,6 +154,9 @@ static void usage(FILE *out)
 		"      --index-only       only the index: from the bucket's listing if a bucket is\n"
 		"                         configured (without ids, of every dataset whose metadata\n"
 		"                         it holds), else from the local tree, written there\n"
+		"      --local            the local tree only, no bucket: its WebP variants (with\n"
+		"                         --webp) and its index, written there (a server that\n"
+		"                         reads LOCAL_STORAGE_DIR alone); nothing is uploaded\n"
 		"      --webp             also make a WebP variant y.webp of every JPEG and PNG\n"
 		"                         tile, in the local tree and the bucket [SYNC_WEBP]\n"
 		"      --webp-ssim S      JPEG variants keep SSIM >= S, 0.0001..1 [%.2f]\n"
@@ -449,8 +452,8 @@ static bool check_config(struct config *c, enum upload_mode mode, char *why, siz
 {
 	if (!c->local_dir && mode != UPLOAD_INDEX_BUCKET) {
 		snprintf(why, whylen, mode == UPLOAD_INDEX_LOCAL ?
-			 "LOCAL_STORAGE_DIR: required by --index-only without a bucket (the tree "
-			 "to index), or set AWS_BUCKET_NAME to index the bucket" :
+			 "LOCAL_STORAGE_DIR: required by --local and by --index-only without a "
+			 "bucket (the tree to index), or set AWS_BUCKET_NAME to index the bucket" :
 			 "LOCAL_STORAGE_DIR: required (the tree to upload)");
 		return false;
 	}
@@ -494,7 +497,7 @@ struct sync_run {
 	size_t nids;
 	long workers;	/* 0: from R2_UPLOAD_MAX_WORKERS */
 	enum upload_mode mode;
-	bool index_only, webp_flag, ssim_given;
+	bool index_only, local_only, webp_flag, ssim_given;
 	double webp_ssim;
 	long webp_quality;	/* 0: the SSIM search */
 	long webp_jobs;		/* 0: the number of CPUs */
@@ -534,6 +537,7 @@ static int parse_args(struct sync_run *r, int argc, char **argv)
 		{"workers", required_argument, NULL, 'j'},
 		{"progress-interval", required_argument, NULL, 'P'},
 		{"index-only", no_argument, NULL, 'I'},
+		{"local", no_argument, NULL, 'L'},
 		{"webp", no_argument, NULL, 'W'},
 		{"webp-ssim", required_argument, NULL, 'S'},
 		{"webp-quality", required_argument, NULL, 'Q'},
@@ -567,6 +571,7 @@ static int parse_args(struct sync_run *r, int argc, char **argv)
 			r->ui.log_interval_ms = (int)v * 1000;
 			break;
 		case 'I': r->index_only = r->ui.index_only = true; break;
+		case 'L': r->local_only = r->ui.index_only = true; break;
 		case 'W': r->webp_flag = true; break;
 		case 'S': case 'Q': case 'J':
 			if (!parse_webp_opt(r, c, optarg))
@@ -586,6 +591,11 @@ static int parse_args(struct sync_run *r, int argc, char **argv)
 	if (r->index_only && (r->uo.delete_gone || r->webp_flag)) {
 		fprintf(stderr, "astropixel-sync: --index-only writes the index and nothing else: "
 			"not with --delete or --webp\n");
+		return SYNC_EXIT_USAGE;
+	}
+	if (r->local_only && (r->index_only || r->uo.delete_gone)) {
+		fprintf(stderr, "astropixel-sync: --local touches no bucket: not with --index-only "
+			"or --delete\n");
 		return SYNC_EXIT_USAGE;
 	}
 	if (argc - optind > UPLOAD_DATASETS_MAX) {
@@ -636,7 +646,7 @@ static int webp_settings(struct sync_run *r)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (r->mode != UPLOAD_SYNC || !(r->webp_flag || r->cfg.sync_webp))
+	if (r->index_only || !(r->webp_flag || r->cfg.sync_webp))
 		return SYNC_GO;	/* --index-only makes no variant, whatever SYNC_WEBP says */
 	if (!upload_webp_supported()) {
 		fprintf(stderr, "astropixel-sync: %s: this build has no WebP support (configure "
@@ -671,8 +681,8 @@ static int load_settings(struct sync_run *r)
 		return SYNC_EXIT_USAGE;
 	}
 	r->cfg_loaded = true;
-	r->mode = !r->index_only ? UPLOAD_SYNC : r->cfg.bucket ? UPLOAD_INDEX_BUCKET :
-		  UPLOAD_INDEX_LOCAL;
+	r->mode = r->local_only ? UPLOAD_INDEX_LOCAL : !r->index_only ? UPLOAD_SYNC :
+		  r->cfg.bucket ? UPLOAD_INDEX_BUCKET : UPLOAD_INDEX_LOCAL;
 	if (!check_config(&r->cfg, r->mode, why, sizeof(why))) {
 		fprintf(stderr, "astropixel-sync: configuration error: %s\n", why);
 		return SYNC_EXIT_USAGE;

@@ -88,8 +88,9 @@
  *   UPLOAD_INDEX_BUCKET  only the index, built from the bucket's listing and
  *                        its metadata object, for trees other tools uploaded;
  *                        nothing is read or written locally;
- *   UPLOAD_INDEX_LOCAL   only the index of the local tree, written there
- *                        during upload_add_dataset; no bucket, no run.
+ *   UPLOAD_INDEX_LOCAL   the WebP variants (webp set) and the index of the
+ *                        local tree, written there during upload_add_dataset;
+ *                        no bucket, no run.
  */
 enum upload_mode { UPLOAD_SYNC = 0, UPLOAD_INDEX_BUCKET, UPLOAD_INDEX_LOCAL };
 
@@ -161,7 +162,7 @@ struct upload_opts {
 	const char *local_dir;	/* NULL only with UPLOAD_INDEX_BUCKET */
 	unsigned workers;	/* 1..UPLOAD_WORKERS_MAX */
 	bool dry_run;		/* list and compare, send nothing, write nothing locally */
-	/* make WebP variants (UPLOAD_SYNC; NULL: none): see upload_add_dataset */
+	/* make WebP variants (not UPLOAD_INDEX_BUCKET; NULL: none): see upload_add_dataset */
 	const struct webp_opts *webp;
 	unsigned webp_jobs;	/* encoding threads, 1..UPLOAD_WEBP_JOBS_MAX */
 	bool delete_gone;	/* DELETE bucket objects gone locally */

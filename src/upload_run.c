@@ -143,7 +143,7 @@ enum ap_err upload_new(const struct upload_opts *o, struct engine *e, struct s3 
 
 	if ((!o->local_dir && o->mode != UPLOAD_INDEX_BUCKET) || (sends && (!e || !s)) ||
 	    o->workers < 1 || o->workers > UPLOAD_WORKERS_MAX ||
-	    (o->webp && (o->mode != UPLOAD_SYNC || o->webp_jobs < 1 ||
+	    (o->webp && (o->mode == UPLOAD_INDEX_BUCKET || o->webp_jobs < 1 ||
 			 o->webp_jobs > UPLOAD_WEBP_JOBS_MAX || !upload_webp_supported())))
 		return AP_ERR_CONFIG;
 	u = calloc(1, sizeof(*u));

@@ -481,7 +481,7 @@ enum ap_err upload_add_dataset(struct upload *u, uint32_t id, char *why, size_t 
 	}
 	one_per_key(u, d);
 	scan_notes(u, id, &ig, has_meta);
-	if (u->o.webp && u->o.mode == UPLOAD_SYNC &&
+	if (u->o.webp &&
 	    (e = upload_webp_dataset(u, d, why, whylen)))
 		return e;
 	if (u->st.interrupted)

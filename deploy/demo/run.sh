@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs astropixel-tiles for real on a built-in sample: installs what is
 # missing, builds, generates a synthetic star-field pyramid (about 2 700 JPEG
-# tiles) and serves it with lighttpd on http://127.0.0.1:${PORT:-8080}/
-# (the viewer) and /api/tiles/... (the API). Ctrl-C stops it.
+# tiles, their WebP variants and tile indexes, once) and serves it with
+# lighttpd on http://127.0.0.1:${PORT:-8080}/ (the viewer) and /api/tiles/...
+# (the API). Ctrl-C stops it.
 #
 # --redis: with the shared cache tier too, as recommended for a pool: a
 # redis-server from deploy/redis/astropixel-tiles-redis.conf on a unix socket
@@ -26,7 +27,7 @@ bash tests/scripts/install-deps.sh demo
 [ -x configure ] || autoreconf -fi >/dev/null 2>&1
 mkdir -p "$DEMO/build" "$DEMO/www"
 ( cd "$DEMO/build" && { [ -f Makefile ] || ../../../configure -q CFLAGS="-O2 -g"; } &&
-	make -s -j"$JOBS" astropixel-tiles tests/sample/mksample tests/tools/mktoken ) >/dev/null
+	make -s -j"$JOBS" astropixel-tiles astropixel-sync tests/sample/mksample tests/tools/mktoken ) >/dev/null
 
 if [ ! -f "$DEMO/data/metadata/datasets/1.json" ]; then
 	echo "generating the sample datasets (once) ..."
@@ -34,6 +35,13 @@ if [ ! -f "$DEMO/data/metadata/datasets/1.json" ]; then
 		--name "Synthetic deep field (public)"
 	"$DEMO/build/tests/sample/mksample" --out "$DEMO/data" --id 2 --width 4096 --height 4096 \
 		--seed 7 --private --owner 1 --name "Private observation (owner 1)"
+fi
+# WebP variants (served to browsers that take them) and the tile indexes, made
+# once in the local tree; a build without libwebp makes only the indexes
+if [ ! -f "$DEMO/data/metadata/datasets/1.index" ]; then
+	echo "making WebP variants and tile indexes (once) ..."
+	LOCAL_STORAGE_DIR="$DEMO/data" "$DEMO/build/astropixel-sync" --local --webp --quiet 2>/dev/null ||
+		LOCAL_STORAGE_DIR="$DEMO/data" "$DEMO/build/astropixel-sync" --local --quiet
 fi
 
 # the viewer (static) next to the API

@@ -9,12 +9,17 @@
  *                                                  reload after a clear shows the new tiles through
  *                                                  every cache on the way
  *   statistics   GET  {API}/{id}/cache-stats       polled for the side panel
+ *   comparison   HEAD the tiles of the view in the dataset's own format, once each (at
+ *                most COMPARE_MAX a view), when they came as WebP: the saving shown
  *   prefetch     POST {API}/{id}/prefetch?z=&x0=&x1=&y0=&y1=   after each zoom/pan settles
  *
  * The list of datasets comes from datasets.json, written next to this file by
  * build.sh from the metadata directory; without it the user opens a dataset by
  * id and size (also ?dataset=ID&width=W&height=H). The geometry the server's
  * info gives wins; without info (an older server) the unversioned URLs are used.
+ * Where the browser decodes WebP, info is asked with "Accept: image/webp" and
+ * the server then gives a .webp template for datasets that have WebP variants
+ * (tile URLs themselves never depend on Accept, so caches stay simple).
  * A token for private datasets is kept in sessionStorage and sent as
  * "Authorization: Bearer …" on tiles (OpenSeadragon ajaxHeaders), statistics
  * and prefetch requests; it never goes into a URL.
@@ -28,6 +33,11 @@
 	const PREFETCH_DEBOUNCE_MS = 300;
 	const PREFETCH_MAX_SPAN = 64;	/* the server refuses wider viewports (SPEC §3.5) */
 	const FORMATS = ['jpg', 'jpeg', 'png', 'webp'];
+	const COMPARE_MAX = 120;	/* HEADs a settled view may cost for the saving figure */
+	const COMPARE_PARALLEL = 4;
+	const VIEW_BYTES_DEBOUNCE_MS = 250;
+	/* a 1x1 lossless WebP: decodes where WebP is supported */
+	const WEBP_PROBE = 'data:image/webp;base64,UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==';
 
 	const $ = (id) => document.getElementById(id);
 	const el = {
@@ -37,6 +47,7 @@
 		tileErrors: $('tile-errors'), statsSource: $('stats-source'), manual: $('manual'),
 		manualForm: $('manual-form'), manualHelp: $('manual-help'),
 		level: $('v-level'), loaded: $('v-loaded'), failed: $('v-failed'), prefetch: $('v-prefetch'),
+		format: $('v-format'), viewBytes: $('v-bytes'), saving: $('v-saving'),
 	};
 
 	const state = {
@@ -52,7 +63,17 @@
 		statsBusy: false,
 		statsTimer: 0,
 		lastStats: null,
+		tileBytes: new Map(),	/* "z/x/y" → body bytes of the tile as served */
+		origBytes: new Map(),	/* "z/x/y" → bytes in the dataset's own format (HEAD) */
+		comparing: new Set(),
+		viewTimer: 0,
 	};
+	const webpSupported = new Promise((resolve) => {
+		const img = new Image();
+		img.onload = () => resolve(img.width === 1);
+		img.onerror = () => resolve(false);
+		img.src = WEBP_PROBE;
+	});
 
 	/* ---- token (sessionStorage: this tab only) --------------------------- */
 	function getToken() {
@@ -169,6 +190,10 @@
 		el.failed.textContent = '0';
 		el.prefetch.textContent = '–';
 		el.level.textContent = '–';
+		state.tileBytes.clear();
+		state.origBytes.clear();
+		state.comparing.clear();
+		el.format.textContent = el.viewBytes.textContent = el.saving.textContent = '–';
 		showTileErrors();
 	}
 	function clearStats() {
@@ -287,6 +312,66 @@
 		setTimeout(refreshStats, 500);	/* let the counters move */
 	}
 
+	/* ---- bytes of the view ------------------------------------------------------ */
+	function extOf(url) { const m = /\.([a-z]+)(?:\?|$)/.exec(url || ''); return m ? m[1] : ''; }
+	function scheduleViewBytes() {
+		clearTimeout(state.viewTimer);
+		state.viewTimer = setTimeout(updateViewBytes, VIEW_BYTES_DEBOUNCE_MS);
+	}
+	/* the tiles of the view at the level drawn, as "z/x/y" keys */
+	function viewKeys(d) {
+		const t = viewer && viewportTiles(viewer, d);
+		if (!t) return [];
+		const keys = [];
+		for (let y = t.y0; y <= t.y1; y++)
+			for (let x = t.x0; x <= t.x1; x++) keys.push(`${t.z}/${x}/${y}`);
+		return keys;
+	}
+	function updateViewBytes() {
+		const d = state.current;
+		if (!d || state.access !== 'ok') return;
+		let served = 0, orig = 0, n = 0, compared = 0;
+		const missing = [];
+		for (const k of viewKeys(d)) {
+			const b = state.tileBytes.get(k);
+			if (b === undefined) continue;
+			n++;
+			served += b;
+			const o = state.origBytes.get(k);
+			if (o !== undefined) { compared++; orig += o; } else missing.push(k);
+		}
+		el.viewBytes.textContent = n ? `${bytes(served)} (${num(n)} tile${n === 1 ? '' : 's'})` : '–';
+		if (d.servedExt !== 'webp' || d.origExt === 'webp') {
+			el.saving.textContent = d.servedExt ? `none: tiles come as ${d.servedExt.toUpperCase()}` : '–';
+			return;
+		}
+		el.saving.textContent = compared && compared === n ?
+			`${Math.round(100 * (1 - served / orig))} % (${bytes(orig)} as ${d.origExt.toUpperCase()})` :
+			`measuring… (${num(compared)} of ${num(n)} tiles)`;
+		compareTiles(d, missing.slice(0, COMPARE_MAX));
+	}
+	/* HEAD of the same tiles in the dataset's own format: Content-Length */
+	async function compareTiles(d, keys) {
+		const seq = state.seq;
+		const todo = keys.filter((k) => !state.comparing.has(k));
+		for (const k of todo) state.comparing.add(k);
+		const one = async (k) => {
+			const [z, x, y] = k.split('/');
+			const url = tileUrl(d, z, x, y).replace(/\.webp(\?|$)/, `.${d.origExt}$1`);
+			try {
+				const res = await fetch(url, { method: 'HEAD', headers: authHeaders() });
+				const len = Number(res.headers.get('Content-Length'));
+				if (seq === state.seq && res.ok && Number.isFinite(len)) state.origBytes.set(k, len);
+			} catch (e) { /* the figure stays "measuring" */ }
+		};
+		const queue = todo.slice();
+		const workers = Array.from({ length: Math.min(COMPARE_PARALLEL, queue.length) }, async () => {
+			while (queue.length) await one(queue.shift());
+		});
+		await Promise.all(workers);
+		if (seq === state.seq && todo.length) updateViewBytes();
+	}
+
 	/* ---- the viewer ---------------------------------------------------------- */
 	const viewer = OpenSeadragon({
 		element: el.viewer,
@@ -312,10 +397,16 @@
 	});
 	viewer.addHandler('animation-finish', () => {
 		schedulePrefetch();
+		scheduleViewBytes();
 	});
-	viewer.addHandler('tile-loaded', () => {
+	viewer.addHandler('tile-loaded', (e) => {
 		state.loaded++;
 		el.loaded.textContent = num(state.loaded);
+		const body = e.tileRequest && e.tileRequest.response;
+		if (e.tile && body && typeof body.byteLength === 'number' && e.tiledImage === viewer.world.getItemAt(0)) {
+			state.tileBytes.set(`${e.tile.level}/${e.tile.x}/${e.tile.y}`, body.byteLength);
+			scheduleViewBytes();
+		}
 	});
 	viewer.addHandler('tile-load-failed', (e) => {
 		if (e.maxReached === false) return;	/* it will be retried */
@@ -380,9 +471,14 @@
 			const t = info.tile_url_template;
 			d.template = /^https?:\/\//.test(t) ? t : new URL(API + '/', location.href).origin + t;
 			d.version = info.version;
+			const own = Array.isArray(info.formats) ? info.formats.find((f) => f === 'jpg' || f === 'png') : null;
+			d.origExt = own || (d.format === 'webp' ? 'jpg' : d.format);
 		} else {
 			d.template = null;
+			d.origExt = d.format;
 		}
+		d.servedExt = extOf(d.template || tileUrl(d, 0, 0, 0));
+		el.format.textContent = d.servedExt.toUpperCase() + (d.servedExt === 'webp' ? ' (variants made at upload)' : '');
 		viewer.setAjaxHeaders(authHeaders(), true);
 		viewer.open({
 			width: d.width,
@@ -399,7 +495,9 @@
 	 * version after a clear is seen at once; null if the server has none */
 	async function fetchInfo(d) {
 		try {
-			const res = await fetch(`${API}/${d.id}/info`, { headers: authHeaders(), cache: 'no-cache' });
+			const accept = (await webpSupported) ? 'application/json, image/webp' : 'application/json';
+			const res = await fetch(`${API}/${d.id}/info`,
+				{ headers: { ...authHeaders(), Accept: accept }, cache: 'no-cache' });
 			if (!res.ok) return null;
 			const j = await res.json();
 			return j && typeof j.tile_url_template === 'string' && Number.isInteger(j.width) ? j : null;

@@ -167,7 +167,7 @@ async function run() {
 	await waitFullyLoaded(page);
 	ok('the public dataset opens and its tiles finish loading');
 	const options = await page.$$eval('#dataset option', (os) => os.map((o) => o.value));
-	check('the dataset picker lists datasets.json', options.join(',') === '1,2', `options ${options}`);
+	check('the dataset picker lists datasets.json', options.join(',') === '1,2,3', `options ${options}`);
 	const first = w.tiles.slice();
 	check(`tiles arrive: ${first.length} tile responses, all 200 image/jpeg`,
 		first.length >= 5 && first.every((t) => t.status === 200 && t.type === 'image/jpeg'),
@@ -348,6 +348,33 @@ async function run() {
 	check('the private page logs no console errors but the refused requests (401/403)',
 		pw.errors.every((e) => /status of 40[13]/.test(e)), pw.errors.filter((e) => !/status of 40[13]/.test(e)).slice(0, 3).join(' | '));
 	await priv.close();
+
+	step('webp');
+	// ---- 4b. a dataset with WebP variants: the info template points at .webp
+	// for this browser, the tiles come as WebP and are painted, and the panel
+	// shows the bytes of the view and the saving against the JPEG originals
+	const wp = await context.newPage();
+	const ww = watch(wp);
+	let infoAccept = '';
+	wp.on('request', (r) => { if (/\/api\/tiles\/3\/info$/.test(r.url())) infoAccept = r.headers().accept || ''; });
+	await wp.goto(`${BASE}/?dataset=3`, { waitUntil: 'load' });
+	await waitFullyLoaded(wp);
+	check(`the viewer asks info with Accept: image/webp ("${infoAccept}")`, /image\/webp/.test(infoAccept), infoAccept);
+	const wt = ww.tiles.slice();
+	check(`WebP tiles arrive: ${wt.length} tile responses, all 200 image/webp at .webp URLs`,
+		wt.length >= 3 && wt.every((t) => t.status === 200 && t.type === 'image/webp' && TILE_RE.exec(t.url)[5] === 'webp'),
+		wt.length < 3 ? `only ${wt.length} tile responses` : wt.slice(0, 3).map((t) => `${t.status} ${t.type} ${t.url}`).join('; '));
+	cs = await canvasStats(wp);
+	check(`the WebP tiles are painted (${(cs.painted * 100).toFixed(0)}% painted, sd ${cs.sd?.toFixed(1)}, ${cs.bright} bright px)`,
+		!cs.error && cs.painted > 0.3 && cs.sd > 4 && cs.bright > 20, JSON.stringify(cs));
+	await wp.waitForFunction(() => /^\d+ %/.test(document.getElementById('v-saving').textContent), null, { timeout: 15000 })
+		.catch(() => {});
+	const vb = await wp.evaluate(() => ['v-format', 'v-bytes', 'v-saving'].map((id) => document.getElementById(id).textContent));
+	check(`the panel shows the tile format, the bytes of the view and the saving (${vb.join(' | ')})`,
+		/^WEBP/.test(vb[0]) && /\d.*B \(\d+ tiles?\)/.test(vb[1]) && /^\d+ % \(.* as JPG\)$/.test(vb[2]) &&
+		Number(vb[2].split(' ')[0]) > 0, vb.join(' | '));
+	check('no console errors on the WebP dataset', ww.errors.length === 0, ww.errors.slice(0, 3).join(' | '));
+	await wp.close();
 
 	step('manual form');
 	// ---- 5. without datasets.json: the form to open a dataset by id and size

@@ -7,7 +7,10 @@
 # prefetch (202), revisiting shows memory-cache hits in the stats panel, a
 # private dataset shows a clear message without a token (and another user's
 # token) and its tiles with the owner's; tiles come at the versioned URLs of
-# the info template, and after the owner's clear a reload shows the new tiles. Screenshot: _build/artifacts/viewer.png.
+# the info template, and after the owner's clear a reload shows the new tiles;
+# a dataset with WebP variants (astropixel-sync --local --webp) is shown in
+# WebP tiles, painted, with the view's bytes and the saving in the panel.
+# Screenshot: _build/artifacts/viewer.png.
 #
 # Needs node + npm (the machine image) and chromium + lighttpd
 # (tests/scripts/install-deps.sh); a missing one is a failure, not a skip.
@@ -36,8 +39,17 @@ DATA=$STATE/data
 "$MKSAMPLE" --out "$DATA" --id 1 --width 4096 --height 2048 --owner 7 --quiet --name "Browser test field (public)" &&
 	"$MKSAMPLE" --out "$STATE/new" --id 1 --width 4096 --height 2048 --seed 99 --owner 7 --quiet &&
 	"$MKSAMPLE" --out "$DATA" --id 2 --width 2048 --height 2048 --seed 7 --private --owner 7 --quiet \
-		--name "Browser test field (private, owner 7)" ||
+		--name "Browser test field (private, owner 7)" &&
+	"$MKSAMPLE" --out "$DATA" --id 3 --width 2048 --height 1024 --seed 3 --quiet \
+		--name "Browser test field (WebP variants)" ||
 	{ fail "sample datasets" "mksample failed"; finish; exit 1; }
+# dataset 3 gets WebP variants and its index in the local tree (dataset 1 none:
+# a dataset without variants must behave as before)
+if LOCAL_STORAGE_DIR=$DATA "$BUILD_DIR/astropixel-sync" --local --webp --quiet 3 2> "$STATE/sync.err"; then
+	pass "astropixel-sync --local --webp makes dataset 3's variants ($(find "$DATA/tiles/3" -name '*.webp' | wc -l))"
+else
+	fail "astropixel-sync --local --webp makes dataset 3's variants" "$(tail -3 "$STATE/sync.err")"
+fi
 
 # ---- the viewer -----------------------------------------------------------------
 if bash "$IT_ROOT/deploy/viewer/build.sh" "$STATE/www" "$DATA/metadata/datasets" 2> "$STATE/build.err"; then
@@ -53,10 +65,10 @@ bash "$IT_ROOT/deploy/viewer/build.sh" "$STATE/www" "$DATA/metadata/datasets" > 
 check "build.sh is idempotent (same output twice)" diff -r "$STATE/www" "$STATE/www.first"
 expect "build.sh is quiet" "$(cat "$STATE/build2.out")" ""
 check "OpenSeadragon is vendored into the build output" test -s "$STATE/www/vendor/openseadragon/openseadragon.min.js"
-check "datasets.json lists both datasets" node -e "
+check "datasets.json lists the three datasets" node -e "
 	const j = require('$STATE/www/datasets.json');
 	const ids = j.datasets.map((d) => d.id).join(',');
-	if (ids !== '1,2' || j.datasets[0].max_zoom !== 12 || j.datasets[1].is_demo !== false) process.exit(1);"
+	if (ids !== '1,2,3' || j.datasets[0].max_zoom !== 12 || j.datasets[1].is_demo !== false) process.exit(1);"
 
 # ---- lighttpd + astropixel-tiles (as tests/integration/lighttpd.sh does) ---------
 cat > "$STATE/app.env" <<ENV

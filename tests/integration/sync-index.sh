@@ -224,6 +224,25 @@ expect "  only the index was added to the tree" \
 check "  the same bytes as from the bucket" cmp -s "$LO/metadata/datasets/4.index" "$STATE/o4.index"
 expect_match "  and it says where it went" "$ERR" "written to $LO/metadata/datasets/4\\.index"
 
+# --local: variants and index in the local tree, with a bucket configured or not, nothing sent
+LW=$STATE/localwebp
+"$MKSAMPLE" --out "$LW" --id 8 --width 600 --height 400 --quiet
+printf 'LOCAL_STORAGE_DIR=%s\n' "$LW" > "$STATE/localw.env"
+run "$STATE/localw.env" --local --webp --webp-jobs 2
+expect "--local --webp without a bucket: exit 0" "$RC" 0
+nw=$(find "$LW/tiles/8" -name '*.webp' | wc -l)
+made=$(sed -n 's/.*dataset 8: WebP variants of [0-9]* tiles: \([0-9]*\) made.*/\1/p' <<< "$ERR")
+expect "  the variants it says it made are in the tree" "$nw" "${made:-none}"
+[ "$nw" -gt 5 ] && pass "  variants exist ($nw)" || fail "  variants exist" "$nw"
+expect_match "  the index lists them" "$ERR" 'dataset 8: index of [0-9]+ tiles \(jpg [0-9]+, png 0, webp [1-9][0-9]*\).*written to'
+run "$STATE/localw.env" --local --webp --webp-jobs 2
+expect_match "  a second run encodes nothing" "$ERR" 'dataset 8: WebP variants of [0-9]+ tiles: 0 made'
+expect_match "  and leaves the index as it was" "$ERR" 'dataset 8: index .* unchanged'
+run "$STATE/local.env" --local --delete
+expect "--local --delete: usage error" "$RC" 2
+run "$STATE/local.env" --local --index-only
+expect "--local --index-only: usage error" "$RC" 2
+
 # ==== WebP variants ==========================================================================
 WD=$STATE/webp
 "$MKSAMPLE" --out "$WD" --id 5 --width 600 --height 400 --quiet
