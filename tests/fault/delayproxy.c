@@ -4,6 +4,7 @@
  *
  *   delayproxy LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS
  *              [--max-seconds N] [--max-conns N] [--queue-limit BYTES]
+ *              [--rate-down BYTES_PER_S]
  *
  * Listens on 127.0.0.1:LISTEN_PORT (0 picks a free port) and prints one line
  * to stdout:  delayproxy listening on 127.0.0.1:PORT -> HOST:PORT delay N ms
@@ -27,6 +28,11 @@
  * At most --max-conns connection pairs (default 1024); more wait in the
  * listen backlog. Single thread, ppoll(). Exits 0 on SIGTERM/SIGINT or after
  * --max-seconds (default 300), printing a summary to stderr.
+ *
+ * --rate-down limits what all connections together receive from the target
+ * (target -> client) to BYTES_PER_S, a token bucket with a burst of
+ * DP_RATE_BURST_US at that rate: one shared link, like a phone's, so the
+ * bytes of a page set how long it takes. The other direction is not limited.
  *
  * Build: gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o delayproxy delayproxy.c
  */
@@ -52,6 +58,8 @@
 #define DP_QUEUE_LIMIT_DEFAULT (1u << 20) /* bytes queued per direction */
 #define DP_MAX_CONNS_DEFAULT 1024
 #define DP_READ_CHUNK 65536
+#define DP_RATE_BURST_US 50000          /* --rate-down: burst of 50 ms (a busy CPU must not lose the link's time) */
+#define DP_RATE_MIN_SEND 1500           /* wait for at least a packet's worth */
 
 enum ckind { CK_DATA, CK_EOF, CK_RST };
 
@@ -87,12 +95,39 @@ static socklen_t target_len;
 static volatile sig_atomic_t stop_flag;
 static uint64_t stat_accepted, stat_connect_fail, stat_resets;
 static uint64_t stat_c2t, stat_t2c;
+static int64_t rate_down;   /* bytes/s target->client, 0: unlimited */
+static int64_t tokens;      /* bytes that may be sent to clients now */
+static int64_t tokens_at;   /* when tokens were last added */
 
 static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Adds what the rate allows since the last call, up to the burst. */
+static void refill(int64_t now)
+{
+    if (!rate_down)
+        return;
+    int64_t burst = rate_down * DP_RATE_BURST_US / 1000000;
+    if (burst < DP_RATE_MIN_SEND)
+        burst = DP_RATE_MIN_SEND;
+    int64_t added = (now - tokens_at) * rate_down / 1000000;
+    if (added > 0) {
+        tokens = tokens + added > burst ? burst : tokens + added;
+        tokens_at = now;
+    }
+}
+
+/* Microseconds until a limited direction may send again (0: now). */
+static int64_t rate_wait_us(void)
+{
+    if (!rate_down || tokens > 0)
+        return 0;
+    int64_t us = (DP_RATE_MIN_SEND - tokens) * 1000000 / rate_down;
+    return us < 100 ? 100 : us;
 }
 
 static void on_signal(int sig)
@@ -105,7 +140,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: delayproxy LISTEN_PORT TARGET_HOST TARGET_PORT "
                     "DELAY_MS [--max-seconds N] [--max-conns N] "
-                    "[--queue-limit BYTES]\n");
+                    "[--queue-limit BYTES] [--rate-down BYTES_PER_S]\n");
     exit(2);
 }
 
@@ -199,8 +234,9 @@ static void do_read(int src, struct dir *d, int64_t now)
     }
 }
 
-/* Writes what is due from d to dst. Returns -1 to reset the pair. */
-static int do_write(int dst, struct dir *d, int64_t now)
+/* Writes what is due from d to dst (limited: within the tokens of
+ * --rate-down). Returns -1 to reset the pair. */
+static int do_write(int dst, struct dir *d, int64_t now, int limited)
 {
     while (d->head && d->head->due_us <= now) {
         struct chunk *c = d->head;
@@ -211,8 +247,14 @@ static int do_write(int dst, struct dir *d, int64_t now)
             d->done = 1;
         } else {
             while (c->off < c->len) {
-                ssize_t w = send(dst, c->data + c->off, c->len - c->off,
-                                 MSG_NOSIGNAL);
+                size_t want = c->len - c->off;
+                if (limited && rate_down) {
+                    if (tokens <= 0)
+                        return 0;
+                    if ((int64_t)want > tokens)
+                        want = (size_t)tokens;
+                }
+                ssize_t w = send(dst, c->data + c->off, want, MSG_NOSIGNAL);
                 if (w < 0) {
                     if (errno == EAGAIN || errno == EWOULDBLOCK)
                         return 0;
@@ -221,6 +263,8 @@ static int do_write(int dst, struct dir *d, int64_t now)
                     return -1;
                 }
                 c->off += (size_t)w;
+                if (limited && rate_down)
+                    tokens -= w;
                 d->queued -= (size_t)w;
                 d->bytes += (uint64_t)w;
             }
@@ -304,6 +348,8 @@ int main(int argc, char **argv)
             max_pairs = (int)parse_long(argv[++i], 1, 65536);
         else if (strcmp(argv[i], "--queue-limit") == 0 && i + 1 < argc)
             queue_limit = (size_t)parse_long(argv[++i], 1024, 1L << 30);
+        else if (strcmp(argv[i], "--rate-down") == 0 && i + 1 < argc)
+            rate_down = parse_long(argv[++i], 1024, 1L << 34);
         else
             usage();
     }
@@ -352,6 +398,7 @@ int main(int argc, char **argv)
            bound, thost, tport, delay_ms);
     fflush(stdout);
 
+    tokens_at = now_us();
     int64_t deadline = now_us() + (int64_t)max_seconds * 1000000;
     while (!stop_flag) {
         int64_t now = now_us();
@@ -362,6 +409,8 @@ int main(int argc, char **argv)
         }
         int64_t timeout = deadline - now;
         int n = 0, npairs = 0;
+        refill(now);
+        int64_t rate_wait = rate_wait_us();
         for (int i = 0; i < max_pairs; i++) {
             struct pair *p = pairs[i];
             if (!p)
@@ -378,8 +427,12 @@ int main(int argc, char **argv)
                 if (head_due(&p->c2t, now))
                     te |= POLLOUT;
             }
-            if (head_due(&p->t2c, now))
-                ce |= POLLOUT;
+            if (head_due(&p->t2c, now)) {
+                if (!rate_wait)
+                    ce |= POLLOUT;
+                else if (rate_wait < timeout)
+                    timeout = rate_wait;    /* the link is busy: wait for it */
+            }
             /* wake for the next chunk that falls due */
             const struct dir *ds[2] = { &p->c2t, &p->t2c };
             for (int k = 0; k < 2; k++)
@@ -413,6 +466,7 @@ int main(int argc, char **argv)
             return 1;
         }
         now = now_us();
+        refill(now);
         int k = 0;
         for (int i = 0; i < max_pairs; i++) {
             struct pair *p = pairs[i];
@@ -441,9 +495,9 @@ int main(int argc, char **argv)
             if (tr & (POLLIN | POLLHUP | POLLERR))
                 do_read(p->tfd, &p->t2c, now);
             /* writes of everything due (also right after a read with delay 0) */
-            if (!p->connecting && do_write(p->tfd, &p->c2t, now) < 0)
+            if (!p->connecting && do_write(p->tfd, &p->c2t, now, 0) < 0)
                 reset = 1;
-            if (!reset && do_write(p->cfd, &p->t2c, now) < 0)
+            if (!reset && do_write(p->cfd, &p->t2c, now, 1) < 0)
                 reset = 1;
             if (reset)
                 pair_free(i, 1);
