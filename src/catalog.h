@@ -18,6 +18,15 @@
  * TTL is answered at once from what was read before while a refresh runs
  * behind it, so a hot dataset's requests never wait on a metadata read; a
  * read that fails leaves the old metadata in use.
+ *
+ * The tile index (tileindex.h, metadata/datasets/{id}.index) is read with
+ * the metadata, in parallel, and lives and dies with it (same TTL, same
+ * clear, same refresh). A get waits for both reads; an index that is
+ * missing, larger than the limit, corrupt, or built for other metadata
+ * (tileindex_describes) is ignored, the last three with one log line per
+ * read, and an index read that fails (5xx, timeout) never fails the get:
+ * the dataset is then served without an index (or with the previous one,
+ * if it still describes the metadata) until the next read.
  */
 #ifndef AP_CATALOG_H
 #define AP_CATALOG_H
@@ -36,6 +45,7 @@
 #define CATALOG_REREADS_MAX 3		/* reads started again after a clear during them */
 
 struct objget;
+struct tileindex;
 /* Reads an object as store_object_start() does (store.h); cancel stops one. */
 typedef void (*meta_start_fn)(void *ud, struct objget *o);
 typedef void (*meta_cancel_fn)(void *ud, struct objget *o);
@@ -67,6 +77,13 @@ void catalog_get(struct catalog *c, uint32_t id, struct catalog_wait *w);
 /* w no longer waits; done will not run. */
 void catalog_cancel(struct catalog_wait *w);
 void catalog_drop(struct catalog *c, uint32_t id);
+/* Reads indexes of at most max bytes with the metadata (0, the default:
+ * none are read). */
+void catalog_set_index_max(struct catalog *c, size_t max);
+/* The valid index of d (as a get answered it), or NULL: none, ignored, or
+ * the metadata changed or was cleared since. Valid until control returns
+ * to the event loop; use it at once. */
+const struct tileindex *catalog_index(struct catalog *c, const struct dataset *d);
 /* Has a private (not is_demo) dataset been loaded? (health, R2_PUBLIC_URL) */
 bool catalog_saw_private(const struct catalog *c);
 
