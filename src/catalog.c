@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "catalog.h"
+#include "ev.h"
 #include "store.h"
 #include "generation.h"
 #include "log.h"
@@ -49,6 +50,8 @@ struct cfetch {
 	struct objget ig;		/* the tile index */
 	unsigned pending;		/* reads not answered yet */
 	bool og_pending, ig_pending;
+	bool late;			/* answered without the index; in c->late */
+	struct ev_timer wait;		/* the index's grace after the metadata */
 	enum ap_err meta_err, idx_err;
 	struct buf meta;		/* the metadata read */
 	struct tileindex *idx;		/* the index read, decoded */
@@ -65,6 +68,8 @@ struct catalog {
 	void *ud;
 	bool saw_private;
 	size_t index_max;		/* 0: indexes are not read */
+	struct ev_loop *loop;		/* NULL: a get waits for the index read */
+	struct cfetch *late;		/* index reads that outlived their get */
 	struct cfetch *fetches;
 	unsigned nfetches;
 	struct centry *buckets[CATALOG_BUCKETS];
@@ -111,7 +116,17 @@ void catalog_free(struct catalog *c)
 			c->cancel(c->ud, &f->og);
 		if (f->ig_pending)
 			c->cancel(c->ud, &f->ig);
+		if (c->loop)
+			ev_timer_stop(c->loop, &f->wait);
 		buf_free(&f->meta);
+		tileindex_free(f->idx);
+		free(f);
+	}
+	while (c->late) {
+		struct cfetch *f = c->late;
+
+		c->late = f->next;
+		c->cancel(c->ud, &f->ig);
 		tileindex_free(f->idx);
 		free(f);
 	}
@@ -375,6 +390,12 @@ static void settle(struct cfetch *f)
 	struct centry *old = find(c, f->id), *e = NULL;
 	enum ap_err err = AP_OK;
 
+	if (c->loop)
+		ev_timer_stop(c->loop, &f->wait);
+	if (f->ig_pending && gen != f->gen && f->rereads < CATALOG_REREADS_MAX) {
+		c->cancel(c->ud, &f->ig);	/* read again below, with the metadata */
+		f->ig_pending = false;
+	}
 	/* a clear during the fetch: what it read may be older than the clear,
 	 * so it is read again for the same waiters (clears come from other
 	 * processes and hosts at any time; a few in a row are an error) */
@@ -404,7 +425,55 @@ static void settle(struct cfetch *f)
 			deliver(w, err);
 		}
 	}
+	if (f->ig_pending && e && e->kind == ENT_DATASET) {
+		/* answered without it: the index joins the entry when it comes */
+		f->late = true;
+		f->gen = gen;
+		buf_free(&f->meta);
+		f->next = c->late;
+		c->late = f;
+		return;
+	}
+	if (f->ig_pending)
+		c->cancel(c->ud, &f->ig);
 	fetch_free(f);
+}
+
+/* An index read that outlived its get is answered: it joins the entry if
+ * that is still the metadata it was read with. */
+static void late_index(struct cfetch *f)
+{
+	struct catalog *c = f->c;
+	struct cfetch **pp = &c->late;
+	struct centry *e = find(c, f->id);
+
+	while (*pp != f)
+		pp = &(*pp)->next;
+	*pp = f->next;
+	if (e && e->kind == ENT_DATASET && e->gen == f->gen &&
+	    e->gen == (c->gens ? gen_get(c->gens, f->id) : 0)) {
+		struct tileindex *idx = index_for(f, &e->ds, NULL);
+
+		if (idx) {
+			tileindex_free(e->idx);
+			e->idx = idx;
+		}
+	}
+	fetch_free(f);
+}
+
+/* The metadata is in and the index read still runs: the get does not wait
+ * for it any longer (a slow or hanging index read must not hold tiles). */
+static void stop_waiting(struct cfetch *f)
+{
+	f->idx_err = AP_ERR_TIMEOUT;
+	f->pending = 0;
+	settle(f);
+}
+
+static void on_index_wait(struct ev_timer *t)
+{
+	stop_waiting(t->ud);
 }
 
 static void on_meta(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
@@ -421,6 +490,9 @@ static void on_meta(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
 	}
 	if (--f->pending == 0)
 		settle(f);
+	else if (f->c->loop && (fe || ev_timer_start(f->c->loop, &f->wait, CATALOG_INDEX_WAIT_MS,
+						     on_index_wait, f)))
+		stop_waiting(f);	/* no metadata: the index is of no use */
 }
 
 static void on_index(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
@@ -440,7 +512,9 @@ static void on_index(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
 		f->idx_err = AP_ERR_STORAGE;
 		snprintf(f->idx_why, sizeof(f->idx_why), "corrupt: %s", why);
 	}
-	if (--f->pending == 0)
+	if (f->late)
+		late_index(f);
+	else if (--f->pending == 0)
 		settle(f);
 }
 
@@ -459,9 +533,10 @@ static void start_reads(struct cfetch *f)
 	f->pending = with_index ? 2 : 1;
 	f->og_pending = true;
 	f->ig_pending = with_index;
-	c->start(c->ud, &f->og);	/* may answer at once */
+	/* the index first: the metadata's answer may settle (and free) f */
 	if (with_index)
-		c->start(c->ud, &f->ig);
+		c->start(c->ud, &f->ig);	/* may answer at once */
+	c->start(c->ud, &f->og);
 }
 
 /* A new read of the metadata of id, not started yet; NULL at the limit. */
@@ -547,9 +622,10 @@ void catalog_cancel(struct catalog_wait *w)
 	w->f = NULL;
 }
 
-void catalog_set_index_max(struct catalog *c, size_t max)
+void catalog_set_index(struct catalog *c, size_t max, struct ev_loop *loop)
 {
 	c->index_max = max > TILEINDEX_MAX_BYTES ? TILEINDEX_MAX_BYTES : max;
+	c->loop = loop;
 }
 
 const struct tileindex *catalog_index(struct catalog *c, const struct dataset *d)

@@ -21,7 +21,10 @@
  *
  * The tile index (tileindex.h, metadata/datasets/{id}.index) is read with
  * the metadata, in parallel, and lives and dies with it (same TTL, same
- * clear, same refresh). A get waits for both reads; an index that is
+ * clear, same refresh). A get waits for both reads, the index's at most
+ * CATALOG_INDEX_WAIT_MS longer than the metadata's (an index read that
+ * takes longer joins the entry when it ends, and is used from then on); an
+ * index that is
  * missing, larger than the limit, corrupt, or built for other metadata
  * (tileindex_describes) is ignored, the last three with one log line per
  * read, and an index read that fails (5xx, timeout) never fails the get:
@@ -43,6 +46,7 @@
 #define CATALOG_REASON_MAX 160
 #define CATALOG_FETCHES_MAX 256		/* metadata reads in flight at most */
 #define CATALOG_REREADS_MAX 3		/* reads started again after a clear during them */
+#define CATALOG_INDEX_WAIT_MS 100	/* an index read's grace after the metadata's */
 
 struct objget;
 struct tileindex;
@@ -78,8 +82,10 @@ void catalog_get(struct catalog *c, uint32_t id, struct catalog_wait *w);
 void catalog_cancel(struct catalog_wait *w);
 void catalog_drop(struct catalog *c, uint32_t id);
 /* Reads indexes of at most max bytes with the metadata (0, the default:
- * none are read). */
-void catalog_set_index_max(struct catalog *c, size_t max);
+ * none are read). With a loop, a get whose metadata is in waits at most
+ * CATALOG_INDEX_WAIT_MS more for the index; without, until it is read. */
+struct ev_loop;
+void catalog_set_index(struct catalog *c, size_t max, struct ev_loop *loop);
 /* The valid index of d (as a get answered it), or NULL: none, ignored, or
  * the metadata changed or was cleared since. Valid until control returns
  * to the event loop; use it at once. */

@@ -15,6 +15,8 @@
 #include "catalog.h"
 #include "store.h"
 #include "generation.h"
+#include "clock.h"
+#include "ev.h"
 #include "tileindex.h"
 
 /* The JSON the AstroPixel backend writes (SPEC section 2), with extras. */
@@ -868,7 +870,7 @@ static void the_index_is_read_with_the_metadata(void **state)
 	assert_null(idx);			/* not read by default */
 	assert_int_equal(f.index_calls, 0);
 	catalog_drop(c, 1);
-	catalog_set_index_max(c, TILEINDEX_MAX_BYTES);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
 	idx = index_of(c, &f, &e);
 	assert_non_null(idx);
 	assert_int_equal(f.index_calls, 1);
@@ -895,7 +897,7 @@ static void a_failed_index_read_never_fails_the_dataset(void **state)
 		struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
 		enum ap_err e;
 
-		catalog_set_index_max(c, TILEINDEX_MAX_BYTES);
+		catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
 		assert_null(index_of(c, &f, &e));
 		assert_int_equal(e, AP_OK);
 		catalog_free(c);
@@ -910,7 +912,7 @@ static void an_index_that_does_not_fit_is_ignored(void **state)
 	enum ap_err e;
 
 	(void)state;
-	catalog_set_index_max(c, TILEINDEX_MAX_BYTES);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
 	make_index(&ix, NULL);
 	ix.data[ix.len / 2] ^= 0x10;		/* corrupt */
 	assert_null(index_of(c, &f, &e));
@@ -924,11 +926,11 @@ static void an_index_that_does_not_fit_is_ignored(void **state)
 	buf_free(&ix);
 	make_index(&ix, NULL);
 	f.index = &ix;
-	catalog_set_index_max(c, ix.len - 1);	/* over the limit */
+	catalog_set_index(c, ix.len - 1, NULL);	/* over the limit */
 	assert_null(index_of(c, &f, &e));
 	assert_int_equal(e, AP_OK);
 	catalog_drop(c, 1);
-	catalog_set_index_max(c, ix.len);
+	catalog_set_index(c, ix.len, NULL);
 	assert_non_null(index_of(c, &f, &e));
 	catalog_free(c);
 	buf_free(&ix);
@@ -943,7 +945,7 @@ static void a_refresh_whose_index_read_fails_keeps_the_index(void **state)
 	enum ap_err e;
 
 	(void)state;
-	catalog_set_index_max(c, TILEINDEX_MAX_BYTES);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
 	make_index(&ix, NULL);
 	assert_non_null(index_of(c, &f, &e));
 	f.index_err = AP_ERR_TIMEOUT;
@@ -969,7 +971,7 @@ static void a_clear_elsewhere_retires_the_index(void **state)
 	(void)state;
 	assert_non_null(g);
 	c = catalog_new(60, g, fake_start, no_cancel, &f);
-	catalog_set_index_max(c, TILEINDEX_MAX_BYTES);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
 	make_index(&ix, NULL);
 	assert_int_equal(get(c, 1, &d, NULL, 0), AP_OK);
 	assert_non_null(catalog_index(c, &d));
@@ -980,6 +982,82 @@ static void a_clear_elsewhere_retires_the_index(void **state)
 	assert_int_equal(f.index_calls, 2);
 	catalog_free(c);
 	gen_close(g);
+	buf_free(&ix);
+}
+
+/* An index read that hangs: the metadata answers at once, the index when
+ * the test says so (or never). */
+struct holding {
+	struct fake f;
+	struct objget *held;
+	int cancels;
+};
+
+static void holding_start(void *ud, struct objget *o)
+{
+	struct holding *h = ud;
+	size_t n = strlen(o->key);
+
+	if (n > 6 && !strcmp(o->key + n - 6, ".index")) {
+		h->held = o;
+		return;
+	}
+	answer_from(fake_fetch, &h->f, o);
+}
+
+static void holding_cancel(void *ud, struct objget *o)
+{
+	struct holding *h = ud;
+
+	assert_ptr_equal(o, h->held);
+	h->held = NULL;
+	h->cancels++;
+}
+
+static void a_hanging_index_read_does_not_hold_the_dataset(void **state)
+{
+	struct buf ix;
+	struct holding h = {.f = {.json = public_json, .index = &ix}};
+	struct ev_loop *loop;
+	struct catalog *c;
+	struct dataset d;
+	struct got g = {false, AP_OK};
+	struct catalog_wait w = {.out = &d, .done = on_got, .ud = &g};
+	long long t0, t1;
+	struct objget *o;
+
+	(void)state;
+	make_index(&ix, NULL);
+	assert_int_equal(ev_new(&loop), AP_OK);
+	c = catalog_new(60, NULL, holding_start, holding_cancel, &h);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, loop);
+	t0 = clock_ms();
+	catalog_get(c, 1, &w);
+	assert_false(g.done);			/* waits a little for the index */
+	assert_non_null(h.held);
+	while (!g.done && clock_ms() - t0 < 5000)
+		(void)ev_run_once(loop, 50);
+	t1 = clock_ms();
+	assert_true(g.done);
+	assert_int_equal(g.e, AP_OK);
+	assert_true(t1 - t0 >= CATALOG_INDEX_WAIT_MS - 5);
+	assert_true(t1 - t0 < CATALOG_INDEX_WAIT_MS + 1000);
+	assert_null(catalog_index(c, &d));	/* served without it meanwhile */
+	o = h.held;				/* the read goes on, and ends */
+	h.held = NULL;
+	answer_from(fake_fetch, &h.f, o);
+	assert_non_null(catalog_index(c, &d));	/* it joined the entry */
+	assert_int_equal(h.f.calls, 1);
+	/* a read still hanging when the catalogue goes is cancelled */
+	catalog_drop(c, 1);
+	g.done = false;
+	catalog_get(c, 1, &w);
+	while (!g.done)
+		(void)ev_run_once(loop, 50);
+	assert_non_null(h.held);
+	catalog_free(c);
+	assert_int_equal(h.cancels, 1);
+	ev_free(loop);
 	buf_free(&ix);
 }
 
@@ -1021,6 +1099,7 @@ int main(void)
 		cmocka_unit_test(an_index_that_does_not_fit_is_ignored),
 		cmocka_unit_test(a_refresh_whose_index_read_fails_keeps_the_index),
 		cmocka_unit_test(a_clear_elsewhere_retires_the_index),
+		cmocka_unit_test(a_hanging_index_read_does_not_hold_the_dataset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
