@@ -125,6 +125,8 @@ static void tile_start(struct call *c)
 	}
 	memset(&c->lk, 0, sizeof(c->lk));
 	c->lk.want = *k;
+	/* the index says which formats exist: one storage request, or none */
+	store_lookup_index(&c->lk, catalog_index(c->a->catalog, d));
 	c->lk.done = on_tile;
 	c->lk.ud = c;
 	c->waiting = true;

@@ -150,6 +150,8 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 	if (e)
 		goto nomem;
 	a->catalog = catalog_new(a->cfg.metadata_ttl_s, a->gens, meta_start, meta_cancel, a);
+	if (a->catalog)
+		catalog_set_index(a->catalog, (size_t)a->cfg.index_max_bytes, a->loop);
 	if (!a->catalog)
 		goto nomem;
 	e = prefetch_new(&a->cfg, a->store, a->cache, &a->prefetch);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
+#include "catalog.h"
+#include "tileindex.h"
 #include "base64.h"
 #include "cache.h"
 #include "clock.h"
@@ -27,7 +29,9 @@
 #define SET_MIN 16
 
 struct batch_job {
-	struct tilekey key;
+	struct tilekey key;	/* the format asked, or webp (see make_jobs) */
+	bool indexed;
+	uint8_t fmts;		/* with indexed: what the tile index lists */
 	struct lookup lk;
 	struct tile *tile;
 	bool pending;
@@ -177,8 +181,14 @@ static enum ap_err parse_entries(struct batch *b, const struct app *a, struct re
 }
 
 /* One job per distinct tile of the grid; entries point at their job. */
-static enum ap_err make_jobs(struct batch *b, const struct dataset *d)
+/* With the dataset's tile index: tiles it does not list are missing with
+ * no job, and a client that takes WebP (Accept: image/webp) gets the WebP
+ * variant of every tile that has one (the answer's formats say so; batch
+ * answers are no-store, so no cache keeps them under the URL). */
+static enum ap_err make_jobs(struct batch *b, struct app *a, const struct dataset *d)
 {
+	const struct tileindex *idx = catalog_index(a->catalog, d);
+	bool webp = idx && request_accepts_webp(b->req);
 	size_t mask = set_size(b->n) - 1;
 	uint32_t *set = calloc(mask + 1, sizeof(*set));
 
@@ -193,15 +203,23 @@ static enum ap_err make_jobs(struct batch *b, const struct dataset *d)
 
 		if (tk_parse_spec(b->ents[i].spec, b->ents[i].len, &k))
 			continue;	/* parsed once already */
+		unsigned fmts = 0;
+
 		k.dataset = d->id;
 		if (!dataset_has_tile(d, &k))
 			continue;	/* outside the grid: missing */
+		if (idx && !(fmts = tileindex_lookup(idx, k.z, k.x, k.y)))
+			continue;	/* not in the index: missing, no storage request */
+		if (webp && (fmts & (1u << FMT_WEBP)))
+			k.fmt = FMT_WEBP;
 		h = (size_t)mix((uint64_t)k.z << 58 ^ (uint64_t)k.x << 29 ^ k.y ^ (uint64_t)k.fmt << 56);
 		for (h &= mask; set[h]; h = (h + 1) & mask)
 			if (tk_equal(&b->jobs[set[h] - 1].key, &k))
 				break;
 		if (!set[h]) {
 			b->jobs[b->njobs].key = k;
+			b->jobs[b->njobs].indexed = idx != NULL;
+			b->jobs[b->njobs].fmts = (uint8_t)fmts;
 			set[h] = (uint32_t)++b->njobs;
 		}
 		b->ents[i].job = &b->jobs[set[h] - 1];
@@ -243,6 +261,8 @@ static void start_jobs(struct batch *b, struct app *a)
 		job->pending = true;
 		job->b = b;
 		job->lk.want = job->key;
+		job->lk.indexed = job->indexed;
+		job->lk.fmts = job->fmts;
 		job->lk.done = on_job_done;
 		job->lk.ud = job;
 		b->npending++;
@@ -385,7 +405,8 @@ static void prefetch_around(struct app *a, const struct dataset *d, const struct
 	for (unsigned i = 1; i < FMT__COUNT; i++)
 		if (fmts[i] > fmts[f])
 			f = i;
-	prefetch_viewport(a->prefetch, d, (enum tile_fmt)f, z, x0, x1, y0, y1);
+	prefetch_viewport(a->prefetch, d, catalog_index(a->catalog, d), (enum tile_fmt)f, z, x0, x1,
+			  y0, y1);
 }
 
 static void batch_free(struct batch *b)
@@ -447,7 +468,7 @@ void batch_start(struct app *a, struct request *req, struct response *res,
 	b->ud = ud;
 	e = parse_entries(b, a, req);
 	if (!e)
-		e = make_jobs(b, d);
+		e = make_jobs(b, a, d);
 	if (!e)
 		e = ev_timer_start(a->loop, &b->deadline, a->cfg.batch_timeout_ms, on_deadline, b);
 	if (e) {

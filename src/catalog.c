@@ -11,9 +11,11 @@
 #include <string.h>
 #include <time.h>
 #include "catalog.h"
+#include "ev.h"
 #include "store.h"
 #include "generation.h"
 #include "log.h"
+#include "tileindex.h"
 
 #define CATALOG_BUCKETS 4096	/* power of two, > 1.5 x both pools */
 
@@ -27,6 +29,7 @@ struct centry {
 	uint64_t gen;
 	struct centry *hnext, *prev, *next;
 	struct dataset ds;			/* ENT_DATASET */
+	struct tileindex *idx;			/* ENT_DATASET: NULL if none or ignored */
 	char reason[CATALOG_REASON_MAX];	/* ENT_INVALID */
 };
 
@@ -43,7 +46,16 @@ struct cfetch {
 	uint32_t id;
 	uint64_t gen;			/* the dataset's generation when it started */
 	unsigned rereads;		/* started again after a clear during it */
-	struct objget og;
+	struct objget og;		/* the metadata */
+	struct objget ig;		/* the tile index */
+	unsigned pending;		/* reads not answered yet */
+	bool og_pending, ig_pending;
+	bool late;			/* answered without the index; in c->late */
+	struct ev_timer wait;		/* the index's grace after the metadata */
+	enum ap_err meta_err, idx_err;
+	struct buf meta;		/* the metadata read */
+	struct tileindex *idx;		/* the index read, decoded */
+	char idx_why[CATALOG_REASON_MAX];
 	struct catalog_wait *waiters;
 	struct cfetch *next;
 };
@@ -55,6 +67,9 @@ struct catalog {
 	meta_cancel_fn cancel;
 	void *ud;
 	bool saw_private;
+	size_t index_max;		/* 0: indexes are not read */
+	struct ev_loop *loop;		/* NULL: a get waits for the index read */
+	struct cfetch *late;		/* index reads that outlived their get */
 	struct cfetch *fetches;
 	unsigned nfetches;
 	struct centry *buckets[CATALOG_BUCKETS];
@@ -97,9 +112,26 @@ void catalog_free(struct catalog *c)
 		struct cfetch *f = c->fetches;
 
 		c->fetches = f->next;
-		c->cancel(c->ud, &f->og);
+		if (f->og_pending)
+			c->cancel(c->ud, &f->og);
+		if (f->ig_pending)
+			c->cancel(c->ud, &f->ig);
+		if (c->loop)
+			ev_timer_stop(c->loop, &f->wait);
+		buf_free(&f->meta);
+		tileindex_free(f->idx);
 		free(f);
 	}
+	while (c->late) {
+		struct cfetch *f = c->late;
+
+		c->late = f->next;
+		c->cancel(c->ud, &f->ig);
+		tileindex_free(f->idx);
+		free(f);
+	}
+	for (size_t i = 0; i < c->known.used; i++)
+		tileindex_free(c->known.entries[i].idx);
 	free(c->known.entries);
 	free(c->negative.entries);
 	free(c);
@@ -172,6 +204,8 @@ static void forget(struct catalog *c, struct centry *e)
 	*pp = e->hnext;
 	e->hnext = NULL;
 	lru_unlink(p, e);
+	tileindex_free(e->idx);
+	e->idx = NULL;
 	e->used = false;
 	e->next = p->free;
 	p->free = e;
@@ -242,12 +276,47 @@ static struct centry *remember(struct catalog *c, uint32_t id, enum entry_kind k
 	return e;
 }
 
+/* What the index read says for metadata ds: the index if it describes
+ * ds, else NULL, logged once (a missing index is normal; a failed read is
+ * logged by the store, and the previous index stays while it still fits). */
+static struct tileindex *index_for(struct cfetch *f, const struct dataset *ds,
+				   struct centry *old)
+{
+	struct tileindex *idx = f->idx;
+
+	f->idx = NULL;
+	if (idx && tileindex_describes(idx, ds, ds->updated_at))
+		return idx;
+	if (idx) {
+		log_warn("dataset %u: tile index built for other metadata (updated_at \"%s\", the "
+			 "metadata's \"%s\", or another grid): ignored, tiles are probed", ds->id,
+			 tileindex_updated_at(idx), ds->updated_at);
+		tileindex_free(idx);
+		return NULL;
+	}
+	if (f->idx_why[0]) {
+		log_warn("dataset %u: tile index ignored (%s): tiles are probed", ds->id, f->idx_why);
+		return NULL;
+	}
+	if (f->idx_err != AP_ERR_NOT_FOUND && old && old->kind == ENT_DATASET && old->idx &&
+	    tileindex_describes(old->idx, ds, ds->updated_at)) {
+		idx = old->idx;	/* the read failed: what was read before still holds */
+		old->idx = NULL;
+		return idx;
+	}
+	return NULL;
+}
+
 /* Turns what storage answered into an entry, or NULL for a storage
  * failure (which is not remembered; *err says which). */
-static struct centry *learn(struct catalog *c, uint32_t id, enum ap_err fe, struct buf *b,
-			    time_t now, uint64_t gen, enum ap_err *err)
+static struct centry *learn(struct catalog *c, struct cfetch *f, time_t now, uint64_t gen,
+			    enum ap_err *err)
 {
 	char why[CATALOG_REASON_MAX];
+	uint32_t id = f->id;
+	enum ap_err fe = f->meta_err;
+	struct buf *b = &f->meta;
+	struct tileindex *idx;
 	struct dataset ds;
 	struct centry *e;
 
@@ -259,8 +328,10 @@ static struct centry *learn(struct catalog *c, uint32_t id, enum ap_err fe, stru
 		*err = fe == AP_ERR_TIMEOUT ? AP_ERR_TIMEOUT : AP_ERR_STORAGE;
 		return NULL;
 	} else if (dataset_parse(b->data ? b->data : "", b->len, id, &ds, why, sizeof(why)) == AP_OK) {
+		idx = index_for(f, &ds, find(c, id));
 		e = remember(c, id, ENT_DATASET, now, gen);
 		e->ds = ds;
+		e->idx = idx;
 		if (!ds.is_demo)
 			c->saw_private = true;
 		return e;
@@ -302,27 +373,41 @@ static void fetch_unlink(struct catalog *c, struct cfetch *f)
 	c->nfetches--;
 }
 
-static void on_fetched(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
+static void start_reads(struct cfetch *f);
+
+static void fetch_free(struct cfetch *f)
 {
-	struct cfetch *f = ud;
+	buf_free(&f->meta);
+	tileindex_free(f->idx);
+	free(f);
+}
+
+/* Both reads are answered: remember, hand out, free. */
+static void settle(struct cfetch *f)
+{
 	struct catalog *c = f->c;
 	uint64_t gen = c->gens ? gen_get(c->gens, f->id) : 0;
 	struct centry *old = find(c, f->id), *e = NULL;
 	enum ap_err err = AP_OK;
 
-	(void)o;
+	if (c->loop)
+		ev_timer_stop(c->loop, &f->wait);
+	if (f->ig_pending && gen != f->gen && f->rereads < CATALOG_REREADS_MAX) {
+		c->cancel(c->ud, &f->ig);	/* read again below, with the metadata */
+		f->ig_pending = false;
+	}
 	/* a clear during the fetch: what it read may be older than the clear,
 	 * so it is read again for the same waiters (clears come from other
 	 * processes and hosts at any time; a few in a row are an error) */
 	if (gen != f->gen && f->rereads < CATALOG_REREADS_MAX) {
 		f->rereads++;
 		f->gen = gen;
-		c->start(c->ud, &f->og);
+		start_reads(f);
 		return;
 	}
 	fetch_unlink(c, f);
 	if (gen == f->gen)
-		e = learn(c, f->id, fe, b, time(NULL), gen, &err);
+		e = learn(c, f, time(NULL), gen, &err);
 	else
 		err = AP_ERR_STORAGE;
 	if (!e && old && old->kind == ENT_DATASET && old->gen == gen && find(c, f->id) == old)
@@ -340,7 +425,118 @@ static void on_fetched(struct objget *o, enum ap_err fe, struct buf *b, void *ud
 			deliver(w, err);
 		}
 	}
-	free(f);
+	if (f->ig_pending && e && e->kind == ENT_DATASET) {
+		/* answered without it: the index joins the entry when it comes */
+		f->late = true;
+		f->gen = gen;
+		buf_free(&f->meta);
+		f->next = c->late;
+		c->late = f;
+		return;
+	}
+	if (f->ig_pending)
+		c->cancel(c->ud, &f->ig);
+	fetch_free(f);
+}
+
+/* An index read that outlived its get is answered: it joins the entry if
+ * that is still the metadata it was read with. */
+static void late_index(struct cfetch *f)
+{
+	struct catalog *c = f->c;
+	struct cfetch **pp = &c->late;
+	struct centry *e = find(c, f->id);
+
+	while (*pp != f)
+		pp = &(*pp)->next;
+	*pp = f->next;
+	if (e && e->kind == ENT_DATASET && e->gen == f->gen &&
+	    e->gen == (c->gens ? gen_get(c->gens, f->id) : 0)) {
+		struct tileindex *idx = index_for(f, &e->ds, NULL);
+
+		if (idx) {
+			tileindex_free(e->idx);
+			e->idx = idx;
+		}
+	}
+	fetch_free(f);
+}
+
+/* The metadata is in and the index read still runs: the get does not wait
+ * for it any longer (a slow or hanging index read must not hold tiles). */
+static void stop_waiting(struct cfetch *f)
+{
+	f->idx_err = AP_ERR_TIMEOUT;
+	f->pending = 0;
+	settle(f);
+}
+
+static void on_index_wait(struct ev_timer *t)
+{
+	stop_waiting(t->ud);
+}
+
+static void on_meta(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
+{
+	struct cfetch *f = ud;
+
+	(void)o;
+	f->og_pending = false;
+	f->meta_err = fe;
+	if (!fe) {
+		f->meta = *b;	/* stolen: the caller frees what is left */
+		b->data = NULL;
+		b->len = b->cap = 0;
+	}
+	if (--f->pending == 0)
+		settle(f);
+	else if (f->c->loop && (fe || ev_timer_start(f->c->loop, &f->wait, CATALOG_INDEX_WAIT_MS,
+						     on_index_wait, f)))
+		stop_waiting(f);	/* no metadata: the index is of no use */
+}
+
+static void on_index(struct objget *o, enum ap_err fe, struct buf *b, void *ud)
+{
+	struct cfetch *f = ud;
+	char why[CATALOG_REASON_MAX - 32];
+
+	(void)o;
+	f->ig_pending = false;
+	f->idx_err = fe;
+	if (fe == AP_ERR_TOO_LARGE)
+		snprintf(f->idx_why, sizeof(f->idx_why), "larger than %zu bytes, TILE_INDEX_MAX_BYTES",
+			 f->c->index_max);
+	else if (!fe && tileindex_decode(b->data ? b->data : "", b->len, &f->idx, why,
+					 sizeof(why)) != AP_OK) {
+		f->idx = NULL;
+		f->idx_err = AP_ERR_STORAGE;
+		snprintf(f->idx_why, sizeof(f->idx_why), "corrupt: %s", why);
+	}
+	if (f->late)
+		late_index(f);
+	else if (--f->pending == 0)
+		settle(f);
+}
+
+/* Starts (again) both reads; f may be gone when this returns. */
+static void start_reads(struct cfetch *f)
+{
+	struct catalog *c = f->c;
+	bool with_index = c->index_max > 0;
+
+	buf_free(&f->meta);
+	tileindex_free(f->idx);
+	f->idx = NULL;
+	f->idx_why[0] = '\0';
+	f->idx_err = AP_ERR_NOT_FOUND;
+	f->ig.max = c->index_max;
+	f->pending = with_index ? 2 : 1;
+	f->og_pending = true;
+	f->ig_pending = with_index;
+	/* the index first: the metadata's answer may settle (and free) f */
+	if (with_index)
+		c->start(c->ud, &f->ig);	/* may answer at once */
+	c->start(c->ud, &f->og);
 }
 
 /* A new read of the metadata of id, not started yet; NULL at the limit. */
@@ -355,8 +551,12 @@ static struct cfetch *new_fetch(struct catalog *c, uint32_t id, uint64_t gen)
 	f->gen = gen;
 	snprintf(f->og.key, sizeof(f->og.key), "metadata/datasets/%u.json", id);
 	f->og.max = META_MAX_BYTES;
-	f->og.done = on_fetched;
+	f->og.done = on_meta;
 	f->og.ud = f;
+	snprintf(f->ig.key, sizeof(f->ig.key), "metadata/datasets/%u.index", id);
+	f->ig.done = on_index;
+	f->ig.ud = f;
+	buf_init(&f->meta, META_MAX_BYTES);
 	f->next = c->fetches;
 	c->fetches = f;
 	c->nfetches++;
@@ -385,7 +585,7 @@ void catalog_get(struct catalog *c, uint32_t id, struct catalog_wait *w)
 			/* stale: answer now, refresh behind it, never make it wait */
 			answer_wait(w, e);
 			if (!find_fetch(c, id) && (f = new_fetch(c, id, gen)))
-				c->start(c->ud, &f->og);
+				start_reads(f);
 			return;
 		}
 	}
@@ -405,7 +605,7 @@ void catalog_get(struct catalog *c, uint32_t id, struct catalog_wait *w)
 	}
 	w->f = f;
 	f->waiters = w;
-	c->start(c->ud, &f->og);	/* may complete at once, and call w */
+	start_reads(f);	/* may complete at once, and call w */
 }
 
 void catalog_cancel(struct catalog_wait *w)
@@ -420,4 +620,21 @@ void catalog_cancel(struct catalog_wait *w)
 	if (*pp)
 		*pp = w->next;
 	w->f = NULL;
+}
+
+void catalog_set_index(struct catalog *c, size_t max, struct ev_loop *loop)
+{
+	c->index_max = max > TILEINDEX_MAX_BYTES ? TILEINDEX_MAX_BYTES : max;
+	c->loop = loop;
+}
+
+const struct tileindex *catalog_index(struct catalog *c, const struct dataset *d)
+{
+	const struct centry *e = find(c, d->id);
+
+	if (!e || e->kind != ENT_DATASET || !e->idx)
+		return NULL;
+	if (e->gen != (c->gens ? gen_get(c->gens, d->id) : 0))
+		return NULL;	/* cleared since: the next get reads it again */
+	return tileindex_describes(e->idx, d, d->updated_at) ? e->idx : NULL;
 }

@@ -108,6 +108,9 @@ static const struct opt opts[] = {
 	 "Seconds a tile is remembered as absent."},
 	{"METADATA_CACHE_TTL", T_INT, O(metadata_ttl_s), "30", 0, 86400, 0,
 	 "Seconds dataset metadata is cached per process."},
+	{"TILE_INDEX_MAX_BYTES", T_INT, O(index_max_bytes), "16777216", 0, 16777216, 0,
+	 "Largest tile index (metadata/datasets/{id}.index) read with a dataset's metadata; a larger "
+	 "one is ignored (logged) and tiles are probed. 0: indexes are not read."},
 	{"TILE_RUNTIME_DIR", T_STR, O(runtime_dir), NULL, 0, 0, 0,
 	 "Directory of the pool's shared state (cache generations), private to the pool's user "
 	 "(0700, created if absent). Default: $RUNTIME_DIRECTORY/state (systemd), else "

@@ -36,6 +36,7 @@ struct config {
 	/* cache */
 	long cache_max_tiles, cache_max_mb;
 	long metadata_ttl_s;
+	long index_max_bytes;
 	long negative_max, negative_ttl_s;
 	char *runtime_dir;
 	/* the shared tier (Redis) */

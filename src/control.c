@@ -16,6 +16,7 @@
 #include "route.h"
 #include "prefetch.h"
 #include "store.h"
+#include "tileindex.h"
 #include "tilekey.h"
 
 #define add(o, k, v) json_object_object_add((o), (k), (v))
@@ -244,27 +245,52 @@ void control_clear_cancel(struct clear_call *q)
 	q->waiting = false;
 }
 
-/* Formats of the dataset, as far as this process knows (the tile index
- * says; without one, null: every format is tried in fallback order). */
-static struct json_object *info_formats(const struct dataset *d)
+/* The formats the tile index lists (bit f = format f; 0 without one). */
+static unsigned index_formats(const struct tileindex *idx)
 {
-	(void)d;
-	return NULL;
+	struct tileindex_plane pl;
+	unsigned fmts = 0;
+
+	if (!idx)
+		return 0;
+	for (int f = 0; f < FMT__COUNT; f++)
+		if (tileindex_plane(idx, tileindex_grid(idx)->min_zoom, (enum tile_fmt)f, &pl))
+			fmts |= 1u << f;
+	return fmts;
 }
 
-static struct json_object *info_object(const struct dataset *d, const char *version)
+/* Formats of the dataset, as far as this process knows (the tile index
+ * says; without one, null: every format is tried in fallback order). */
+static struct json_object *info_formats(const struct tileindex *idx)
+{
+	unsigned fmts = index_formats(idx);
+	struct json_object *a;
+
+	if (!idx)
+		return NULL;
+	a = json_object_new_array();
+	for (int f = 0; a && f < FMT__COUNT; f++)
+		if (fmts & (1u << f))
+			json_object_array_add(a, json_object_new_string(tk_fmt_ext((enum tile_fmt)f)));
+	return a;
+}
+
+/* webp: the template names .webp (the client takes it, the index has it). */
+static struct json_object *info_object(const struct dataset *d, const struct tileindex *idx,
+				       const char *version, bool webp)
 {
 	struct json_object *o = json_object_new_object();
 	char tmpl[128];
 
-	snprintf(tmpl, sizeof(tmpl), API_PREFIX "/%u/v/%s/{z}/{x}/{y}.%s", d->id, version, "jpg");
+	snprintf(tmpl, sizeof(tmpl), API_PREFIX "/%u/v/%s/{z}/{x}/{y}.%s", d->id, version,
+		 webp ? "webp" : "jpg");
 	add(o, "dataset_id", jint(d->id));
 	add(o, "width", jint(d->width));
 	add(o, "height", jint(d->height));
 	add(o, "tile_size", jint(d->tile_size));
 	add(o, "min_zoom", jint(d->min_zoom));
 	add(o, "max_zoom", jint(d->max_zoom));
-	add(o, "formats", info_formats(d));
+	add(o, "formats", info_formats(idx));
 	add(o, "public", jbool(d->is_demo));
 	add(o, "version", jstr(version));
 	add(o, "tile_url_template", jstr(tmpl));
@@ -274,7 +300,10 @@ static struct json_object *info_object(const struct dataset *d, const char *vers
 enum ap_err control_info(struct app *a, const struct request *req, const struct dataset *d,
 			 const char *version, struct response *res)
 {
-	struct json_object *o = info_object(d, version);
+	const struct tileindex *idx = catalog_index(a->catalog, d);
+	/* the answer depends on Accept only for datasets with WebP variants */
+	bool varies = index_formats(idx) & (1u << FMT_WEBP);
+	struct json_object *o = info_object(d, idx, version, varies && request_accepts_webp(req));
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							     JSON_C_TO_STRING_NOSLASHESCAPE);
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -296,7 +325,9 @@ enum ap_err control_info(struct app *a, const struct request *req, const struct 
 	}
 	response_json(res, 200, &b);
 	response_header(res, "ETag", "%s", etag);
-	edge_cache_control(&a->cfg, d, req, EDGE_INFO, res);
+	edge_cache_control(&a->cfg, d, req, varies ? EDGE_INFO_VARIES : EDGE_INFO, res);
+	if (varies)
+		response_header(res, "Vary", "Accept");
 	if (req->if_none_match && edge_etag_matches(req->if_none_match, etag)) {
 		res->status = 304;
 		res->no_body = true;
@@ -355,7 +386,7 @@ enum ap_err control_prefetch(struct app *a, struct request *req, const struct da
 				    z, d->id, (unsigned)d->min_zoom, (unsigned)d->max_zoom);
 	if (x0 >= cols || y0 >= rows)
 		return request_fail(req, AP_ERR_NOT_FOUND, "viewport outside the grid of level %u", z);
-	n = prefetch_viewport(a->prefetch, d, fmt, z, x0, x1, y0, y1);
+	n = prefetch_viewport(a->prefetch, d, catalog_index(a->catalog, d), fmt, z, x0, x1, y0, y1);
 	o = json_object_new_object();
 	if (!o)
 		return AP_ERR_NOMEM;

@@ -45,6 +45,8 @@ void edge_cache_control(const struct config *c, const struct dataset *d, const s
 			return;
 		}
 		break;
+	case EDGE_INFO_VARIES:
+		break;	/* private whatever the dataset: see edge.h */
 	}
 	response_header(res, "Cache-Control", "private, max-age=%ld", c->unversioned_max_age_s);
 }

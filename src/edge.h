@@ -24,7 +24,11 @@ struct dataset;
 struct request;
 struct response;
 
-enum edge_kind { EDGE_CURRENT, EDGE_REDIRECT, EDGE_UNVERSIONED, EDGE_INFO };
+/* EDGE_INFO_VARIES: an info answer that depends on Accept (the dataset has
+ * WebP variants, docs/api.md): it carries Vary: Accept and is private, so
+ * that no shared cache that ignores Vary (some CDNs do for JSON) hands a
+ * .webp template to a client that did not ask for it. */
+enum edge_kind { EDGE_CURRENT, EDGE_REDIRECT, EDGE_UNVERSIONED, EDGE_INFO, EDGE_INFO_VARIES };
 
 void edge_cache_control(const struct config *c, const struct dataset *d, const struct request *r,
 			enum edge_kind k, struct response *res);

@@ -16,6 +16,7 @@
 #include "dataset.h"
 #include "engine.h"
 #include "store.h"
+#include "tileindex.h"
 
 #define NIL UINT32_MAX
 /* Keys one call may examine, as a multiple of the queue capacity. */
@@ -29,6 +30,8 @@ struct pf_entry {
 	uint32_t stamp;			/* the call that queued it */
 	uint8_t cls;
 	bool queued;			/* in a class list (else in flight) */
+	bool indexed;			/* fmts: what the tile index listed */
+	uint8_t fmts;
 };
 
 struct pf_list {
@@ -47,6 +50,7 @@ struct prefetch {
 	struct store *st;
 	struct cache *cache;
 	size_t cap;			/* queued keys at most */
+	const struct tileindex *idx;	/* during prefetch_viewport() only */
 	struct pf_entry *e;
 	size_t nentries;
 	uint32_t free_head;
@@ -217,9 +221,12 @@ static bool make_room(struct prefetch *p, enum pf_class cls)
 static enum push_result push(struct prefetch *p, const struct tilekey *k, enum pf_class cls)
 {
 	uint32_t i, *b;
+	unsigned fmts = 0;
 
 	if (p->call_scanned++ >= PREFETCH_SCAN_FACTOR * p->cap)
 		return PUSH_FULL;
+	if (p->idx && !(fmts = tileindex_lookup(p->idx, k->z, k->x, k->y)))
+		return PUSH_SKIPPED;	/* a hole: never queued */
 	if (find(p, k) != NIL || cache_peek(p->cache, k) != CACHE_UNKNOWN)
 		return PUSH_SKIPPED;
 	if (!make_room(p, cls) || p->free_head == NIL)
@@ -229,6 +236,8 @@ static enum push_result push(struct prefetch *p, const struct tilekey *k, enum p
 	p->e[i].key = *k;
 	p->e[i].cls = (uint8_t)cls;
 	p->e[i].stamp = p->stamp;
+	p->e[i].indexed = p->idx != NULL;
+	p->e[i].fmts = (uint8_t)fmts;
 	b = bucket_of(p, k);
 	p->e[i].hnext = *b;
 	*b = i;
@@ -267,8 +276,9 @@ static void push_rect(struct prefetch *p, const struct dataset *d, struct tileke
 		}
 }
 
-size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, enum tile_fmt fmt,
-			 unsigned z, uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1)
+size_t prefetch_viewport(struct prefetch *p, const struct dataset *d,
+			 const struct tileindex *idx, enum tile_fmt fmt, unsigned z, uint32_t x0,
+			 uint32_t x1, uint32_t y0, uint32_t y1)
 {
 	struct tilekey k = {.dataset = d->id, .fmt = (uint8_t)fmt};
 	uint64_t cols, rows;
@@ -291,6 +301,7 @@ size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, enum tile_
 	p->stamp++;
 	p->call_kept = 0;
 	p->call_scanned = 0;
+	p->idx = idx;
 	/* the ring around the viewport first, then one level out, then one in */
 	push_rect(p, d, k, z, (struct rect){v.x0 - 1, v.x1 + 1, v.y0 - 1, v.y1 + 1}, &v, PF_RING);
 	if (z > d->min_zoom)
@@ -299,6 +310,7 @@ size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, enum tile_
 	if (z < d->max_zoom)
 		push_rect(p, d, k, z + 1, (struct rect){2 * v.x0, 2 * v.x1 + 1, 2 * v.y0, 2 * v.y1 + 1},
 			  NULL, PF_LEVEL);
+	p->idx = NULL;
 	return p->call_kept;
 }
 
@@ -358,6 +370,8 @@ bool prefetch_pump(struct prefetch *p)
 		s->busy = true;
 		s->lk.want = p->e[i].key;
 		s->lk.background = true;
+		s->lk.indexed = p->e[i].indexed;
+		s->lk.fmts = p->e[i].fmts;
 		s->lk.done = on_done;
 		s->lk.ud = s;
 		p->inflight++;

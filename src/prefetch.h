@@ -32,6 +32,7 @@ struct config;
 struct dataset;
 struct store;
 struct prefetch;
+struct tileindex;
 
 #define PREFETCH_VIEWPORT_MAX 64	/* tiles a side of the viewport considered */
 
@@ -39,9 +40,11 @@ enum ap_err prefetch_new(const struct config *c, struct store *st, struct cache 
 			 struct prefetch **out) AP_WARN_UNUSED;
 void prefetch_free(struct prefetch *p);
 /* Queues the neighbourhood of [x0..x1] x [y0..y1] at level z in format fmt;
- * returns how many keys of this call are in the queue when it returns. */
-size_t prefetch_viewport(struct prefetch *p, const struct dataset *d, enum tile_fmt fmt,
-			 unsigned z, uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1);
+ * returns how many keys of this call are in the queue when it returns.
+ * With the dataset's tile index (idx, may be NULL) tiles it does not list
+ * are never queued, and those queued walk only the formats it lists. */
+size_t prefetch_viewport(struct prefetch *p, const struct dataset *d,
+			 const struct tileindex *idx, enum tile_fmt fmt, unsigned z, uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1);
 /* Starts queued lookups up to the parallel limit; returns true while there
  * is queued work that no transfer in flight will wake the loop for. */
 bool prefetch_pump(struct prefetch *p);

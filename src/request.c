@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "request.h"
 
 enum ap_err request_fail(struct request *r, enum ap_err e, const char *fmt, ...)
@@ -65,6 +66,7 @@ enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 		r->authorization = header(r, get, ud, "REDIRECT_HTTP_AUTHORIZATION", &e);
 	r->if_none_match = header(r, get, ud, "HTTP_IF_NONE_MATCH", &e);
 	r->origin = header(r, get, ud, "HTTP_ORIGIN", &e);
+	r->accept = header(r, get, ud, "HTTP_ACCEPT", &e);
 	if (e)
 		return e;
 	cl = get("CONTENT_LENGTH", ud);
@@ -172,4 +174,72 @@ enum ap_err query_get(const char *query, const char *name, char *value, size_t c
 		/* a malformed or over-long parameter of another name is not ours */
 	}
 	return AP_ERR_NOT_FOUND;
+}
+
+/* Is the parameter list p[0..n) of one media range free of q=0? */
+static bool q_nonzero(const char *p, size_t n)
+{
+	while (n) {
+		size_t k = 0;
+
+		while (k < n && p[k] != ';')
+			k++;
+		const char *q = p;
+		size_t m = k;
+
+		while (m && (*q == ' ' || *q == '\t')) {
+			q++;
+			m--;
+		}
+		if (m >= 2 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
+			q += 2;
+			m -= 2;
+			/* q=0, q=0.0, q=0.000: zero; anything else is a preference */
+			if (m && q[0] == '0') {
+				size_t i = 1;
+
+				if (i < m && q[i] == '.')
+					for (i++; i < m && q[i] == '0'; i++)
+						;
+				while (i < m && (q[i] == ' ' || q[i] == '\t'))
+					i++;
+				if (i == m)
+					return false;
+			}
+		}
+		p += k < n ? k + 1 : k;
+		n -= k < n ? k + 1 : k;
+	}
+	return true;
+}
+
+bool request_accepts_webp(const struct request *r)
+{
+	const char *p = r->accept;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		size_t t;
+		const char *s = p;
+
+		while (n && (*s == ' ' || *s == '\t')) {
+			s++;
+			n--;
+		}
+		t = strcspn(s, ";,");
+		if (t > n)
+			t = n;
+		while (t && (s[t - 1] == ' ' || s[t - 1] == '\t'))
+			t--;
+		if (t == 10 && !strncasecmp(s, "image/webp", 10)) {
+			size_t rest = strcspn(s, ",");
+			const char *semi = memchr(s, ';', rest);
+
+			return !semi || q_nonzero(semi + 1, rest - (size_t)(semi + 1 - s));
+		}
+		p = s + strcspn(s, ",");
+		if (*p == ',')
+			p++;
+	}
+	return false;
 }

@@ -43,6 +43,7 @@ struct request {
 	const char *authorization;	/* NULL if absent */
 	const char *if_none_match;
 	const char *origin;
+	const char *accept;		/* NULL if absent */
 	long content_length;
 	/* filled while handling */
 	char detail[REQ_DETAIL_MAX];	/* error detail for the JSON body */
@@ -53,6 +54,10 @@ struct request {
  * or NULL (FCGX_GetParam over the request's envp, or getenv-like). */
 typedef const char *(*param_fn)(const char *name, void *ud);
 enum ap_err request_parse(struct request *r, param_fn getparam, void *ud) AP_WARN_UNUSED;
+
+/* Does Accept name image/webp with a non-zero q? (Wildcards do not count:
+ * a browser that takes WebP says so.) */
+bool request_accepts_webp(const struct request *r);
 
 /* Records a detail for the error response and returns e (for `return`). */
 enum ap_err request_fail(struct request *r, enum ap_err e, const char *fmt, ...) AP_PRINTF(3, 4);

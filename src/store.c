@@ -22,6 +22,7 @@
 #include "local.h"
 #include "log.h"
 #include "s3.h"
+#include "tileindex.h"
 
 /* Log a storage failure at most this often, so a dead bucket under load
  * does not flood the web server's log. */
@@ -37,7 +38,10 @@ struct walk {
 	struct xfer *x;
 	uint64_t gen;
 	enum tile_fmt order[FMT__COUNT];
+	uint8_t nfmt;		/* formats in order[] */
 	uint8_t step;
+	bool indexed;		/* order[] is what the tile index lists */
+	uint8_t fmts;
 	bool background;	/* no foreground lookup waits */
 	bool bucket_down;	/* failed in this walk: not asked again */
 	bool bucket_probe;	/* this walk's request is the breaker's probe */
@@ -217,13 +221,34 @@ static struct walk **slot_of(struct store *st, const struct tilekey *k)
 	return &st->table[(h ^ (h >> 29)) & (STORE_WALK_BUCKETS - 1)];
 }
 
-static struct walk *find_walk(struct store *st, const struct tilekey *k)
+static struct walk *find_walk(struct store *st, const struct lookup *lk)
 {
-	struct walk *w = *slot_of(st, k);
+	struct walk *w = *slot_of(st, &lk->want);
 
-	while (w && !tk_equal(&w->want, k))
+	while (w && !(tk_equal(&w->want, &lk->want) && w->indexed == lk->indexed &&
+		      (!lk->indexed || w->fmts == lk->fmts)))
 		w = w->hnext;
 	return w;
+}
+
+/* The formats a lookup walks, in order: the fallback order, restricted to
+ * what the index lists when there is one. */
+static uint8_t lookup_order(const struct lookup *lk, enum tile_fmt order[FMT__COUNT])
+{
+	enum tile_fmt all[FMT__COUNT];
+	uint8_t n = 0;
+
+	tk_fallback_order((enum tile_fmt)lk->want.fmt, all);
+	for (int i = 0; i < FMT__COUNT; i++)
+		if (!lk->indexed || (lk->fmts & (1u << all[i])))
+			order[n++] = all[i];
+	return n;
+}
+
+void store_lookup_index(struct lookup *lk, const struct tileindex *idx)
+{
+	lk->indexed = idx != NULL;
+	lk->fmts = idx ? (uint8_t)tileindex_lookup(idx, lk->want.z, lk->want.x, lk->want.y) : 0;
 }
 
 static void unhash(struct walk *w)
@@ -489,7 +514,7 @@ static bool l2_start(struct walk *w)
 		return false;
 	w->lw.key = w->want;
 	w->lw.fmts = 0;
-	for (int i = w->step; i < FMT__COUNT; i++)
+	for (int i = w->step; i < w->nfmt; i++)
 		w->lw.fmts |= (uint8_t)(1u << w->order[i]);
 	w->lw.done = on_l2;
 	w->lw.ud = w;
@@ -503,7 +528,7 @@ static void walk(struct walk *w)
 {
 	struct tile *t;
 
-	for (; w->step < FMT__COUNT; w->step++) {
+	for (; w->step < w->nfmt; w->step++) {
 		struct tilekey k = current_key(w);
 
 		switch (cache_probe(w->st->cache, &k, &t)) {
@@ -538,9 +563,9 @@ static bool memory_answer(struct store *st, struct lookup *lk)
 {
 	enum tile_fmt order[FMT__COUNT];
 	struct tilekey k = lk->want;
+	uint8_t n = lookup_order(lk, order);
 
-	tk_fallback_order((enum tile_fmt)lk->want.fmt, order);
-	for (int i = 0; i < FMT__COUNT; i++) {
+	for (int i = 0; i < n; i++) {
 		k.fmt = (uint8_t)order[i];
 		switch (cache_probe(st->cache, &k, &lk->tile)) {
 		case CACHE_PRESENT:
@@ -580,7 +605,7 @@ void store_lookup_start(struct store *st, struct lookup *lk)
 		lk->done(lk, lk->ud);
 		return;
 	}
-	w = find_walk(st, &lk->want);
+	w = find_walk(st, lk);
 	if (w) {
 		attach(w, lk);
 		if (!lk->background && w->background)
@@ -597,7 +622,9 @@ void store_lookup_start(struct store *st, struct lookup *lk)
 	w->want = lk->want;
 	w->background = lk->background;
 	w->gen = cache_gen(st->cache, lk->want.dataset);
-	tk_fallback_order((enum tile_fmt)lk->want.fmt, w->order);
+	w->indexed = lk->indexed;
+	w->fmts = lk->fmts;
+	w->nfmt = lookup_order(lk, w->order);
 	w->hnext = *slot_of(st, &w->want);
 	*slot_of(st, &w->want) = w;
 	st->nwalks++;

@@ -30,6 +30,14 @@
  * failures only; a walk whose bucket request failed does not ask the
  * bucket again for its other formats.
  *
+ * The tile index (tileindex.h): a lookup that carries one (indexed, fmts
+ * from store_lookup_index) walks only the formats the index lists, in the
+ * same order (the requested one first when it is listed), so a present
+ * tile costs one storage request whatever format was asked, and a tile the
+ * index does not list is a 404 at once, with no storage request and no
+ * negative entry. Walks are coalesced only with lookups of the same index
+ * answer.
+ *
  * Background walks (prefetch, with no foreground lookup waiting) take only
  * the engine's background share of transfer slots and never read the local
  * tree inline: that step waits until store_idle_step() runs it, which the
@@ -65,6 +73,8 @@ struct lookup {
 	/* in */
 	struct tilekey want;	/* fmt: the requested format */
 	bool background;	/* prefetch: see above; marks the cached tile prefetched */
+	bool indexed;		/* the dataset's tile index answered fmts */
+	uint8_t fmts;		/* with indexed: bit f = format f exists */
 	void (*done)(struct lookup *lk, void *ud);
 	void *ud;
 	/* out */
@@ -85,6 +95,9 @@ void store_free(struct store *st);
 
 /* Starts a lookup; see "Completion" above. */
 void store_lookup_start(struct store *st, struct lookup *lk);
+/* Sets lk->indexed and lk->fmts from idx (NULL: no index, probe). */
+struct tileindex;
+void store_lookup_index(struct lookup *lk, const struct tileindex *idx);
 /* The lookup no longer waits; done will not run. */
 void store_lookup_cancel(struct lookup *lk);
 /* Runs one deferred local step of a background walk; false if none waits. */

@@ -15,6 +15,9 @@
 #include "catalog.h"
 #include "store.h"
 #include "generation.h"
+#include "clock.h"
+#include "ev.h"
+#include "tileindex.h"
 
 /* The JSON the AstroPixel backend writes (SPEC section 2), with extras. */
 static const char spec_json[] =
@@ -402,12 +405,23 @@ struct fake {
 	enum ap_err err;
 	const char *json;
 	char last_key[160];
+	/* metadata/datasets/{id}.index: not counted in calls */
+	int index_calls;
+	enum ap_err index_err;
+	const struct buf *index;	/* NULL: 404 */
 };
 
 static enum ap_err fake_fetch(void *ud, const char *key, struct buf *out)
 {
 	struct fake *f = ud;
+	size_t n = strlen(key);
 
+	if (n > 6 && !strcmp(key + n - 6, ".index")) {
+		f->index_calls++;
+		if (f->index_err)
+			return f->index_err;
+		return f->index ? buf_add(out, f->index->data, f->index->len) : AP_ERR_NOT_FOUND;
+	}
 	f->calls++;
 	snprintf(f->last_key, sizeof(f->last_key), "%s", key);
 	if (f->err)
@@ -812,6 +826,241 @@ static void a_clear_during_the_read_reads_again(void **state)
 	gen_close(b.g);
 }
 
+
+/* ---- the tile index, read with the metadata ---------------------------------- */
+
+/* An index of public_json's grid (600 x 400, levels 0..10) listing 10/1/0
+ * as png and webp, built for updated_at (NULL: none). */
+static void make_index(struct buf *out, const char *updated_at)
+{
+	struct tileindex_builder *b;
+	struct dataset d;
+	char why[160];
+
+	assert_int_equal(dataset_parse(public_json, strlen(public_json), 1, &d, why, sizeof(why)), AP_OK);
+	assert_int_equal(tileindex_builder_new(&d, updated_at, &b, why, sizeof(why)), AP_OK);
+	assert_int_equal(tileindex_builder_add(b, 10, 1, 0, FMT_PNG), AP_OK);
+	assert_int_equal(tileindex_builder_add(b, 10, 1, 0, FMT_WEBP), AP_OK);
+	buf_init(out, TILEINDEX_MAX_BYTES);
+	assert_int_equal(tileindex_builder_encode(b, out), AP_OK);
+	tileindex_builder_free(b);
+}
+
+static const struct tileindex *index_of(struct catalog *c, struct fake *f, enum ap_err *e)
+{
+	struct dataset d;
+
+	(void)f;
+	*e = get(c, 1, &d, NULL, 0);
+	return *e ? NULL : catalog_index(c, &d);
+}
+
+static void the_index_is_read_with_the_metadata(void **state)
+{
+	struct buf ix;
+	struct fake f = {.json = public_json, .index = &ix};
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
+	const struct tileindex *idx;
+	enum ap_err e;
+
+	(void)state;
+	make_index(&ix, NULL);
+	idx = index_of(c, &f, &e);
+	assert_int_equal(e, AP_OK);
+	assert_null(idx);			/* not read by default */
+	assert_int_equal(f.index_calls, 0);
+	catalog_drop(c, 1);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
+	idx = index_of(c, &f, &e);
+	assert_non_null(idx);
+	assert_int_equal(f.index_calls, 1);
+	assert_int_equal(tileindex_lookup(idx, 10, 1, 0), (1u << FMT_PNG) | (1u << FMT_WEBP));
+	assert_int_equal(tileindex_lookup(idx, 10, 0, 0), 0);
+	assert_non_null(index_of(c, &f, &e));	/* within the TTL: not read again */
+	assert_int_equal(f.index_calls, 1);
+	catalog_drop(c, 1);			/* a clear takes it with the metadata */
+	f.index = NULL;
+	assert_null(index_of(c, &f, &e));
+	assert_int_equal(e, AP_OK);
+	assert_int_equal(f.index_calls, 2);
+	catalog_free(c);
+	buf_free(&ix);
+}
+
+static void a_failed_index_read_never_fails_the_dataset(void **state)
+{
+	enum ap_err errs[] = {AP_ERR_STORAGE, AP_ERR_TIMEOUT, AP_ERR_NOT_FOUND};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		struct fake f = {.json = public_json, .index_err = errs[i]};
+		struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
+		enum ap_err e;
+
+		catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
+		assert_null(index_of(c, &f, &e));
+		assert_int_equal(e, AP_OK);
+		catalog_free(c);
+	}
+}
+
+static void an_index_that_does_not_fit_is_ignored(void **state)
+{
+	struct buf ix, old;
+	struct fake f = {.json = public_json, .index = &ix};
+	struct catalog *c = catalog_new(60, NULL, fake_start, no_cancel, &f);
+	enum ap_err e;
+
+	(void)state;
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
+	make_index(&ix, NULL);
+	ix.data[ix.len / 2] ^= 0x10;		/* corrupt */
+	assert_null(index_of(c, &f, &e));
+	assert_int_equal(e, AP_OK);
+	catalog_drop(c, 1);
+	make_index(&old, "2025-01-01T00:00:00Z");	/* for other metadata */
+	f.index = &old;
+	assert_null(index_of(c, &f, &e));
+	assert_int_equal(e, AP_OK);
+	catalog_drop(c, 1);
+	buf_free(&ix);
+	make_index(&ix, NULL);
+	f.index = &ix;
+	catalog_set_index(c, ix.len - 1, NULL);	/* over the limit */
+	assert_null(index_of(c, &f, &e));
+	assert_int_equal(e, AP_OK);
+	catalog_drop(c, 1);
+	catalog_set_index(c, ix.len, NULL);
+	assert_non_null(index_of(c, &f, &e));
+	catalog_free(c);
+	buf_free(&ix);
+	buf_free(&old);
+}
+
+static void a_refresh_whose_index_read_fails_keeps_the_index(void **state)
+{
+	struct buf ix;
+	struct fake f = {.json = public_json, .index = &ix};
+	struct catalog *c = catalog_new(0, NULL, fake_start, no_cancel, &f);	/* always stale */
+	enum ap_err e;
+
+	(void)state;
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
+	make_index(&ix, NULL);
+	assert_non_null(index_of(c, &f, &e));
+	f.index_err = AP_ERR_TIMEOUT;
+	assert_non_null(index_of(c, &f, &e));	/* answered from the entry, refreshed behind */
+	assert_non_null(index_of(c, &f, &e));	/* the refresh kept it */
+	assert_int_equal(f.index_calls, 3);
+	f.index_err = AP_OK;
+	f.index = NULL;				/* gone from storage: gone here */
+	(void)index_of(c, &f, &e);
+	assert_null(index_of(c, &f, &e));
+	catalog_free(c);
+	buf_free(&ix);
+}
+
+static void a_clear_elsewhere_retires_the_index(void **state)
+{
+	struct buf ix;
+	struct fake f = {.json = public_json, .index = &ix};
+	struct gen_map *g = gen_open_private();
+	struct catalog *c;
+	struct dataset d;
+
+	(void)state;
+	assert_non_null(g);
+	c = catalog_new(60, g, fake_start, no_cancel, &f);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, NULL);
+	make_index(&ix, NULL);
+	assert_int_equal(get(c, 1, &d, NULL, 0), AP_OK);
+	assert_non_null(catalog_index(c, &d));
+	gen_bump(g, 1);				/* another process cleared dataset 1 */
+	assert_null(catalog_index(c, &d));
+	assert_int_equal(get(c, 1, &d, NULL, 0), AP_OK);	/* read again */
+	assert_non_null(catalog_index(c, &d));
+	assert_int_equal(f.index_calls, 2);
+	catalog_free(c);
+	gen_close(g);
+	buf_free(&ix);
+}
+
+/* An index read that hangs: the metadata answers at once, the index when
+ * the test says so (or never). */
+struct holding {
+	struct fake f;
+	struct objget *held;
+	int cancels;
+};
+
+static void holding_start(void *ud, struct objget *o)
+{
+	struct holding *h = ud;
+	size_t n = strlen(o->key);
+
+	if (n > 6 && !strcmp(o->key + n - 6, ".index")) {
+		h->held = o;
+		return;
+	}
+	answer_from(fake_fetch, &h->f, o);
+}
+
+static void holding_cancel(void *ud, struct objget *o)
+{
+	struct holding *h = ud;
+
+	assert_ptr_equal(o, h->held);
+	h->held = NULL;
+	h->cancels++;
+}
+
+static void a_hanging_index_read_does_not_hold_the_dataset(void **state)
+{
+	struct buf ix;
+	struct holding h = {.f = {.json = public_json, .index = &ix}};
+	struct ev_loop *loop;
+	struct catalog *c;
+	struct dataset d;
+	struct got g = {false, AP_OK};
+	struct catalog_wait w = {.out = &d, .done = on_got, .ud = &g};
+	long long t0, t1;
+	struct objget *o;
+
+	(void)state;
+	make_index(&ix, NULL);
+	assert_int_equal(ev_new(&loop), AP_OK);
+	c = catalog_new(60, NULL, holding_start, holding_cancel, &h);
+	catalog_set_index(c, TILEINDEX_MAX_BYTES, loop);
+	t0 = clock_ms();
+	catalog_get(c, 1, &w);
+	assert_false(g.done);			/* waits a little for the index */
+	assert_non_null(h.held);
+	while (!g.done && clock_ms() - t0 < 5000)
+		(void)ev_run_once(loop, 50);
+	t1 = clock_ms();
+	assert_true(g.done);
+	assert_int_equal(g.e, AP_OK);
+	assert_true(t1 - t0 >= CATALOG_INDEX_WAIT_MS - 5);
+	assert_true(t1 - t0 < CATALOG_INDEX_WAIT_MS + 1000);
+	assert_null(catalog_index(c, &d));	/* served without it meanwhile */
+	o = h.held;				/* the read goes on, and ends */
+	h.held = NULL;
+	answer_from(fake_fetch, &h.f, o);
+	assert_non_null(catalog_index(c, &d));	/* it joined the entry */
+	assert_int_equal(h.f.calls, 1);
+	/* a read still hanging when the catalogue goes is cancelled */
+	catalog_drop(c, 1);
+	g.done = false;
+	catalog_get(c, 1, &w);
+	while (!g.done)
+		(void)ev_run_once(loop, 50);
+	assert_non_null(h.held);
+	catalog_free(c);
+	assert_int_equal(h.cancels, 1);
+	ev_free(loop);
+	buf_free(&ix);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -845,6 +1094,12 @@ int main(void)
 		cmocka_unit_test(storage_failure_answers_the_last_known_metadata),
 		cmocka_unit_test(a_cache_clear_anywhere_in_the_pool_expires_metadata),
 		cmocka_unit_test(a_clear_during_the_read_reads_again),
+		cmocka_unit_test(the_index_is_read_with_the_metadata),
+		cmocka_unit_test(a_failed_index_read_never_fails_the_dataset),
+		cmocka_unit_test(an_index_that_does_not_fit_is_ignored),
+		cmocka_unit_test(a_refresh_whose_index_read_fails_keeps_the_index),
+		cmocka_unit_test(a_clear_elsewhere_retires_the_index),
+		cmocka_unit_test(a_hanging_index_read_does_not_hold_the_dataset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -531,9 +531,43 @@ static void request_fail_records_the_detail_and_returns_the_error(void **state)
 	assert_string_equal(r.detail, "dataset 42 not found");
 }
 
+/* Accept: image/webp, by name, with a q other than 0 (wildcards do not count). */
+static bool webp_for(const char *accept)
+{
+	struct param ps[] = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/api/tiles/1/info"},
+			     {accept ? "HTTP_ACCEPT" : "X_NONE", accept}, {NULL, NULL}};
+	struct request r;
+
+	assert_int_equal(parse(&r, ps), AP_OK);
+	return request_accepts_webp(&r);
+}
+
+static void accept_names_webp_with_a_nonzero_q(void **state)
+{
+	(void)state;
+	assert_false(webp_for(NULL));
+	assert_false(webp_for(""));
+	assert_false(webp_for("*/*"));
+	assert_false(webp_for("image/*"));
+	assert_false(webp_for("image/webpx"));
+	assert_false(webp_for("image/jpeg, image/png"));
+	assert_true(webp_for("image/webp"));
+	assert_true(webp_for("IMAGE/WEBP"));
+	assert_true(webp_for("image/avif,image/webp,image/apng,*/*;q=0.8"));	/* Chrome */
+	assert_true(webp_for("image/webp,*/*"));				/* Firefox */
+	assert_true(webp_for("text/html, image/webp ;q=0.5"));
+	assert_true(webp_for("image/webp;q=0.001"));
+	assert_true(webp_for("image/webp; q=1"));
+	assert_false(webp_for("image/webp;q=0"));
+	assert_false(webp_for("image/webp; q=0.000, */*"));
+	assert_false(webp_for("image/webp;Q=0.0"));
+	assert_true(webp_for("image/png;q=0, image/webp"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(accept_names_webp_with_a_nonzero_q),
 		cmocka_unit_test(methods_map_to_their_enum_and_keep_their_name),
 		cmocka_unit_test(missing_empty_or_overlong_method_is_400),
 		cmocka_unit_test(uri_splits_into_raw_path_and_query),
