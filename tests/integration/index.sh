@@ -10,6 +10,8 @@
 #    TILE_INDEX_MAX_BYTES: ignored with one log line, tiles probed (jpg 404
 #    then png), never a wrong 404; no index: probing as before;
 #  - info reports formats from the index (null without one);
+#  - with Redis: a hole costs no Redis lookup either; a PNG-only tile asked
+#    as .jpg is stored and found in Redis as the png;
 #  - WebP: .webp asked costs one GET; with Accept: image/webp the info
 #    template and the batch point at .webp for a dataset with variants, the
 #    info answer carries Vary: Accept and is private; .jpg stays JPEG,
@@ -197,6 +199,40 @@ node -e "const j=JSON.parse(require('fs').readFileSync('$BODY','utf8')); process
 check "  the JPEG, byte-identical" cmp -s "$STATE/b.jpg" "$DATA/tiles/14/10/0/0.jpg"
 req GET "$BASE/12/batch?tiles=10/0/0.jpg" -H 'Accept: image/webp'
 expect "batch of the WebP-only dataset: webp" "$(json 'j.formats["10/0/0.jpg"]')" webp
+
+# ---- with the shared tier (Redis) -------------------------------------------------
+if command -v redis-server > /dev/null; then
+	start_redis "$STATE/redis" --port 0 || fail "redis-server starts" "$(tail -3 "$STATE/redis/redis.log")"
+	cp "$STATE/app.env" "$STATE/redis.env"
+	echo "REDIS_URL=unix://$RSOCK" >> "$STATE/redis.env"
+	lighttpd_from_deploy "$STATE/redis.env" 1 || fail "lighttpd with Redis starts" "$(tail -3 "$STATE/error.log")"
+	warm 11; warm 13
+	rcli monitor > "$STATE/monitor.txt" 2>&1 &
+	MON=$!
+	track "$MON"
+	sleep 0.3
+	mark
+	req GET "$BASE/13/10/0/0.jpg"
+	sleep 0.3
+	expect "Redis: a hole is 404 with no bucket GET" "$STATUS/$(ngets 13)" 404/0
+	expect "  and no Redis lookup" "$(grep -c '"EVAL" "local p, id = ' "$STATE/monitor.txt")" 0
+	req GET "$BASE/11/10/2/1.jpg"
+	expect "Redis: PNG-only as .jpg, first time: from the bucket" "$STATUS/$(header X-Tile-Source)" 200/r2
+	for i in $(seq 1 50); do
+		[ -n "$(rcli --scan --pattern '*:t:11:*:10:2:1:png')" ] && break
+		sleep 0.1
+	done
+	mark
+	req GET "$BASE/11/10/2/1.jpg"
+	expect "  then from Redis, the PNG" "$STATUS/$(header X-Tile-Source)/$(header Content-Type)" 200/redis/image/png
+	expect "  no bucket GET" "$(ngets 11)" 0
+	kill "$MON" 2>/dev/null
+	expect "  the two requests: one Redis lookup each" "$(grep -c '"EVAL" "local p, id = ' "$STATE/monitor.txt")" 2
+	expect "  Redis never held a jpg key for it" "$(rcli --scan --pattern '*:t:11:*:10:2:1:jpg' | wc -l)" 0
+	stop_pid "$LPID"; LPID=""
+else
+	echo "# skip: redis-server is not installed (the Redis section)"
+fi
 
 # ---- the size limit ---------------------------------------------------------------
 echo "TILE_INDEX_MAX_BYTES=40" >> "$STATE/app.env"

@@ -31,6 +31,7 @@
 #include "jwt.h"
 #include "request.h"
 #include "response.h"
+#include "tileindex.h"
 
 #define KEY "unit-test-jwt-secret-0123456789"
 
@@ -1401,10 +1402,115 @@ static void options_is_204_with_allow_methods(void **state)
 	response_free(&res);
 }
 
+/* ---- the tile index ---------------------------------------------------------- */
+
+/* Dataset 7: an index listing 10/0/0 jpg and 10/1/0 png + webp; 10/2/1.jpg
+ * is on disk but not listed (so a 404 for it proves no storage read). */
+static void put_indexed_dataset(struct ctx *c)
+{
+	struct dataset d = {.id = 7, .min_zoom = 0, .max_zoom = 10, .tile_size = 256,
+			    .width = 600, .height = 400};
+	struct tileindex_builder *b;
+	struct buf out;
+	char why[160];
+
+	put_meta(c->dir, 7, "null", true, 600, 400, 10, "completed");
+	put_file(c->dir, "tiles/7/10/0/0.jpg", JPG_A, sizeof(JPG_A));
+	put_file(c->dir, "tiles/7/10/1/0.png", PNG_B, sizeof(PNG_B));
+	put_file(c->dir, "tiles/7/10/1/0.webp", WEBP_C, sizeof(WEBP_C));
+	put_file(c->dir, "tiles/7/10/2/1.jpg", JPG_EDGE, sizeof(JPG_EDGE));
+	assert_int_equal(tileindex_builder_new(&d, "2024-01-01T00:00:00Z", &b, why, sizeof(why)), AP_OK);
+	assert_int_equal(tileindex_builder_add(b, 10, 0, 0, FMT_JPG), AP_OK);
+	assert_int_equal(tileindex_builder_add(b, 10, 1, 0, FMT_PNG), AP_OK);
+	assert_int_equal(tileindex_builder_add(b, 10, 1, 0, FMT_WEBP), AP_OK);
+	buf_init(&out, TILEINDEX_MAX_BYTES);
+	assert_int_equal(tileindex_builder_encode(b, &out), AP_OK);
+	tileindex_builder_free(b);
+	put_file(c->dir, "metadata/datasets/7.index", out.data, out.len);
+	buf_free(&out);
+}
+
+static int call_accept(struct ctx *c, const char *uri, const char *accept, struct response *res)
+{
+	struct param p[] = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", uri},
+			    {"HTTP_ACCEPT", accept}, {NULL, NULL}};
+	struct request r;
+
+	if (!accept)
+		p[2] = (struct param){NULL, NULL};
+	assert_int_equal(request_parse(&r, getparam, p), AP_OK);
+	response_init(res);
+	api_handle(&c->app, &r, res);
+	return res->status;
+}
+
+static void the_index_picks_the_format_and_answers_holes(void **state)
+{
+	struct ctx *c = *state;
+	struct response res;
+
+	put_indexed_dataset(c);
+	assert_int_equal(call(c, "GET", "/api/tiles/7/10/1/0.jpg", &res), 200);
+	expect_hdr(&res, "Content-Type", "image/png");	/* the requested format is absent */
+	expect_body(&res, PNG_B, sizeof(PNG_B));
+	response_free(&res);
+	assert_int_equal(call(c, "GET", "/api/tiles/7/10/1/0.webp", &res), 200);
+	expect_hdr(&res, "Content-Type", "image/webp");
+	response_free(&res);
+	assert_int_equal(call(c, "GET", "/api/tiles/7/10/0/0.png", &res), 200);
+	expect_hdr(&res, "Content-Type", "image/jpeg");
+	response_free(&res);
+	/* not listed: answered without reading the file that is there */
+	assert_int_equal(call(c, "GET", "/api/tiles/7/10/2/1.jpg", &res), 404);
+	response_free(&res);
+	assert_int_equal(call(c, "GET", "/api/tiles/7/batch?tiles=10/2/1.jpg&tiles=10/1/0.jpg",
+			      &res), 200);
+	assert_non_null(strstr(res.body, "\"missing\": [\"10/2/1.jpg\"]"));
+	assert_non_null(strstr(res.body, "\"formats\": {\"10/1/0.jpg\": \"png\"}"));
+	response_free(&res);
+}
+
+static void info_with_webp_variants_varies_by_accept(void **state)
+{
+	struct ctx *c = *state;
+	struct response res;
+	char v[256];
+
+	put_indexed_dataset(c);
+	assert_int_equal(call_accept(c, "/api/tiles/7/info", NULL, &res), 200);
+	assert_non_null(strstr(res.body, "\"formats\":[\"jpg\",\"png\",\"webp\"]"));
+	assert_non_null(strstr(res.body, "{y}.jpg\""));
+	expect_hdr(&res, "Vary", "Accept");
+	assert_non_null(hdr(&res, "Cache-Control", v, sizeof(v)));
+	assert_int_equal(strncmp(v, "private", 7), 0);
+	response_free(&res);
+	assert_int_equal(call_accept(c, "/api/tiles/7/info", "image/avif,image/webp,*/*;q=0.8", &res),
+			 200);
+	assert_non_null(strstr(res.body, "{y}.webp\""));
+	expect_hdr(&res, "Vary", "Accept");
+	response_free(&res);
+	assert_int_equal(call_accept(c, "/api/tiles/7/batch?tiles=10/1/0.jpg", "image/webp", &res), 200);
+	assert_non_null(strstr(res.body, "\"formats\": {\"10/1/0.jpg\": \"webp\"}"));
+	response_free(&res);
+	/* tiles never vary: .jpg is the JPEG whatever Accept says */
+	assert_int_equal(call_accept(c, "/api/tiles/7/10/0/0.jpg", "image/webp", &res), 200);
+	expect_hdr(&res, "Content-Type", "image/jpeg");
+	assert_null(hdr(&res, "Vary", v, sizeof(v)));
+	response_free(&res);
+	/* no index, no variants: no Vary, the .jpg template, public */
+	assert_int_equal(call_accept(c, "/api/tiles/1/info", "image/webp", &res), 200);
+	assert_non_null(strstr(res.body, "\"formats\":null"));
+	assert_non_null(strstr(res.body, "{y}.jpg\""));
+	assert_null(hdr(&res, "Vary", v, sizeof(v)));
+	response_free(&res);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		T(the_index_picks_the_format_and_answers_holes),
+		T(info_with_webp_variants_varies_by_accept),
 		T(public_tile_is_200_with_type_length_etag_and_short_caching),
 		T(info_describes_the_dataset_and_its_template),
 		T(the_current_version_is_immutable_and_an_old_one_redirects),
