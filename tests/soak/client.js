@@ -245,9 +245,14 @@ async function warmup() {
 	const t0 = Date.now(), deadline = t0 + cfg.duration_s * 1000;
 	setTimeout(() => { st.samples.early = sample(); st.samples.early_at_s = (Date.now() - t0) / 1000; },
 		cfg.sample_at_s * 1000);
+	// the curve too, every tenth of the run (printed, not judged)
+	st.samples.series = [];
+	const tick = setInterval(() => st.samples.series.push([(Date.now() - t0) / 1000, sample()]),
+		cfg.duration_s * 100);
 	const ws = [];
 	for (let i = 0; i < cfg.conns; i++) ws.push(worker(deadline));
 	await Promise.all(ws);
+	clearInterval(tick);
 	st.samples.end = sample();
 	st.samples.end_at_s = (Date.now() - t0) / 1000;
 	agent.destroy();

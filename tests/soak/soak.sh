@@ -81,7 +81,7 @@ S3_ENDPOINT_URL=http://127.0.0.1:$FPORT
 S3_TIMEOUT_MS=1000
 S3_COOLDOWN_SECONDS=2
 TILE_CACHE_MAX_MB=8
-TILE_CACHE_MAX_TILES=400
+TILE_CACHE_MAX_TILES=100
 LOG_LEVEL=warn
 ENV
 }
@@ -130,6 +130,9 @@ for (const v of Object.values(f.faults)) faults += v;
 console.log(`FAULTS ${faults}`);
 for (const k of ['tile', 'head', 'conditional', 'batch', 'prefetch', 'private-owner', 'private-expired',
 	'private-badsig', 'bad-input', 'cache-clear']) console.log(`KIND ${k} ${(r.by_kind[k] || { n: 0 }).n}`);
+for (const pid of Object.keys(r.samples.early))
+	console.log(`INFO ${name}: responder ${pid} RSS kB every tenth: ` +
+		r.samples.series.map(([t, m]) => (m[pid] && m[pid].rss_kb) || '-').join(' '));
 for (const [pid, e] of Object.entries(r.samples.early)) {
 	const z = r.samples.end[pid];
 	if (e.gone || z.gone) { console.log(`GONE ${pid}`); continue; }
@@ -196,6 +199,7 @@ for s in "${SERVERS[@]}"; do
 		: 
 		NG=$STATE/nginx
 		mkdir -p "$NG/tmp" "$NG/www"
+		rm -rf "$STATE/shm/run"	# lighttpd's responders (root) made it: the pool runs as www-data
 		unit_state "$LOCAL"
 		soak_env	# unit_state wrote the shipped env again
 		chown www-data:www-data "$NG/tmp"
