@@ -198,13 +198,22 @@ function pickKind() {
 	return kinds[0];
 }
 
-// ---- responders' RSS and fds
+// ---- responders' RSS and fds: sockets (the web server's connections and
+// the origin's, whose numbers follow the load) apart from the rest (files,
+// the epoll set, timers, shared memory), which must stay flat
 function sample() {
 	const out = {};
 	for (const pid of cfg.pids) {
 		try {
 			const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-			out[pid] = { rss_kb: Number((s.match(/VmRSS:\s+(\d+)/) || [])[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
+			const m = { rss_kb: Number((s.match(/VmRSS:\s+(\d+)/) || [])[1]), fds: 0, sockets: 0, other: 0 };
+			for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+				let l = '';
+				try { l = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch (e) { continue; }
+				m.fds++;
+				if (l.startsWith('socket:')) m.sockets++; else m.other++;
+			}
+			out[pid] = m;
 		} catch (e) { out[pid] = { gone: true }; }
 	}
 	return out;
@@ -217,12 +226,15 @@ async function worker(deadline) {
 		try { [r, ok, why] = await fn(); } catch (e) { r = { status: 'exception', ms: 0 }; ok = false; why = e.stack; }
 		if (r.status === 'error') { ok = false; why = r.err; }
 		else if (r.complete === false) { ok = false; why = 'partial body'; }
-		note(kind, r.status, ok, ok ? null : `${why} (status ${r.status})`, r.ms);
+		note(kind, r.status, ok, ok ? null : `${why} (status ${r.status}, server ${r.headers && r.headers.server}, ` +
+			`body ${r.body ? JSON.stringify(r.body.toString().slice(0, 120)) : '-'})`, r.ms);
 	}
 }
 
-// Warm-up (not timed, but checked): every tile once, CONNS at a time, so
-// that the run measures a process in its steady state, not its first fill.
+// Warm-up (not timed, but checked): every tile once, CONNS at a time, then
+// the mix for warmup_s seconds, so that the run measures a process in its
+// steady state, not its first fill (a leak grows with the requests: a
+// warm-up cannot hide it).
 async function warmup() {
 	const all = [];
 	for (const ds of [...cfg.public_ds, cfg.private_ds]) for (const t of tiles[ds]) all.push(t);
@@ -236,6 +248,10 @@ async function warmup() {
 	const ws = [];
 	for (let i = 0; i < cfg.conns; i++) ws.push(next());
 	await Promise.all(ws);
+	// then the whole mix for warmup_s: every code path has made its buffers
+	const mix = [], until = Date.now() + (cfg.warmup_s || 0) * 1000;
+	for (let i = 0; i < cfg.conns; i++) mix.push(worker(until));
+	await Promise.all(mix);
 	st.warmup_requests = st.total;
 	st.lat = [];
 }
@@ -243,8 +259,27 @@ async function warmup() {
 (async () => {
 	await warmup();
 	const t0 = Date.now(), deadline = t0 + cfg.duration_s * 1000;
-	setTimeout(() => { st.samples.early = sample(); st.samples.early_at_s = (Date.now() - t0) / 1000; },
-		cfg.sample_at_s * 1000);
+	// each point is the median of 5 readings 200 ms apart, both under load
+	// (the end one over the run's last second): single readings move by the
+	// buffers of the 64 requests in flight at that instant
+	const point = (name, at) => setTimeout(() => {
+		const rs = [];
+		const one = () => {
+			rs.push(sample());
+			if (rs.length < 5) return setTimeout(one, 200);
+			const m = {};
+			for (const pid of cfg.pids) {
+				if (rs.some((r) => r[pid].gone)) { m[pid] = { gone: true }; continue; }
+				const med = (k) => rs.map((r) => r[pid][k]).sort((a, b) => a - b)[2];
+				m[pid] = { rss_kb: med('rss_kb'), fds: med('fds'), sockets: med('sockets'), other: med('other') };
+			}
+			st.samples[name] = m;
+			st.samples[name + '_at_s'] = (Date.now() - t0) / 1000;
+		};
+		one();
+	}, at * 1000);
+	point('early', cfg.sample_at_s);
+	point('end', cfg.duration_s - 1);
 	// the curve too, every tenth of the run (printed, not judged)
 	st.samples.series = [];
 	const tick = setInterval(() => st.samples.series.push([(Date.now() - t0) / 1000, sample()]),
@@ -253,8 +288,9 @@ async function warmup() {
 	for (let i = 0; i < cfg.conns; i++) ws.push(worker(deadline));
 	await Promise.all(ws);
 	clearInterval(tick);
-	st.samples.end = sample();
-	st.samples.end_at_s = (Date.now() - t0) / 1000;
+	for (let i = 0; i < 20 && !st.samples.end; i++) await new Promise((r) => setTimeout(r, 100));
+	const gone = sample();	// a responder that died in the last second
+	for (const pid of cfg.pids) if (gone[pid].gone) st.samples.end[pid] = { gone: true };
 	agent.destroy();
 	st.lat.sort((a, b) => a - b);
 	const q = (p) => st.lat.length ? st.lat[Math.min(st.lat.length - 1, Math.floor(p * st.lat.length))] : 0;

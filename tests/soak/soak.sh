@@ -9,11 +9,13 @@
 # cache-clears. Checks, per web server:
 #   - every answer is expected (right bytes by SHA-256, or the documented
 #     status): 0 unexpected
-#   - RSS of every responder grows < 5 % from 20 % of the run to its end,
-#     its open fds by at most SOAK_FD_SLACK (8: the origin connections)
+#   - RSS of every responder grows < 5 % from 20 % of the run (at most
+#     20 s) to its end; its fds other than sockets by at most SOAK_FD_SLACK
+#     (2), its sockets stay within what the load can hold
 #   - no responder died, nothing in the web server's error log about dropped
 #     connections, no sanitizer report
-# and prints p50/p99 and requests/s.
+# and prints p50/p99 and requests/s. Before the measured run, a warm-up
+# (checked, not timed): every tile once, then WARMUP (5) s of the mix.
 #
 #   tests/soak/soak.sh [--duration S] [--conns N] [lighttpd|nginx ...]
 #
@@ -25,8 +27,9 @@
 . "$(dirname "$0")/../integration/lib.sh"
 
 DURATION=${SOAK_DURATION:-15}
+WARMUP=${SOAK_WARMUP:-5}	# seconds of the mix before the measured run
 CONNS=${SOAK_CONNS:-64}
-FD_SLACK=${SOAK_FD_SLACK:-8}
+FD_SLACK=${SOAK_FD_SLACK:-2}
 RATES=${SOAK_RATES:-reset=10,stall=3,5xx=20,truncated=10,oversize=5}
 SERVERS=()
 while [ $# -gt 0 ]; do
@@ -43,9 +46,15 @@ done
 if [ -x "$IT_ROOT/_build/plain/astropixel-tiles" ] && [ -z "${SOAK_SAN:-}" ]; then
 	BIN=$IT_ROOT/_build/plain/astropixel-tiles
 fi
+if [ -n "${SOAK_MALLOC_ENV:-}" ]; then	# experiment: allocator settings for the responders
+	mkdir -p "$STATE/wrap"
+	printf '#!/bin/sh\nexec env %s "%s" "$@"\n' "$SOAK_MALLOC_ENV" "$BIN" > "$STATE/wrap/astropixel-tiles"
+	chmod 755 "$STATE/wrap/astropixel-tiles"
+	BIN=$STATE/wrap/astropixel-tiles
+fi
 FAULTD=$BUILD_DIR/tests/fault/faultd
 [ -x "$FAULTD" ] || FAULTD=$IT_ROOT/_build/plain/tests/fault/faultd
-echo "# responder: $BIN; $CONNS connections, $DURATION s per server; origin faults (per mille): $RATES"
+echo "# responder: $BIN; $CONNS connections, $WARMUP s of warm-up then $DURATION s per server; origin faults (per mille): $RATES"
 for c in lighttpd nginx spawn-fcgi node setpriv; do
 	command -v "$c" > /dev/null || { fail "$c is installed" "run tests/scripts/install-deps.sh"; finish; exit 1; }
 done
@@ -98,10 +107,11 @@ BADSIG=${OWNER:0:$i}$r${OWNER:$((i + 1))}
 soak_run() {
 	local name=$1 base=$2 pids=$3 report=$STATE/$1.report.json
 	shift 3
-	node -e '
+	WARMUP=$WARMUP node -e '
 const [base, data, dur, conns, pids, owner, other, expired, badsig, report] = process.argv.slice(1);
 console.log(JSON.stringify({ base, data, duration_s: Number(dur), conns: Number(conns),
-	pids: pids.trim().split(/\s+/).map(Number), sample_at_s: Number(dur) * 0.2,
+	pids: pids.trim().split(/\s+/).map(Number), sample_at_s: Math.min(20, Number(dur) * 0.2),
+	warmup_s: Number(process.env.WARMUP),
 	tokens: { owner, other, expired, badsig }, public_ds: [1, 5], private_ds: 2, clear_ds: 5,
 	missing: ["4/10/2/1.jpg", "4/10/2/1.png"], report }));
 ' "$base" "$ORIGIN" "$DURATION" "$CONNS" "$pids" "$OWNER" "$OTHER" "$EXPIRED" "$BADSIG" "$report" \
@@ -136,7 +146,7 @@ for (const pid of Object.keys(r.samples.early))
 for (const [pid, e] of Object.entries(r.samples.early)) {
 	const z = r.samples.end[pid];
 	if (e.gone || z.gone) { console.log(`GONE ${pid}`); continue; }
-	console.log(`MEM ${pid} ${e.rss_kb} ${z.rss_kb} ${e.fds} ${z.fds} ${r.samples.early_at_s} ${r.samples.end_at_s}`);
+	console.log(`MEM ${pid} ${e.rss_kb} ${z.rss_kb} ${e.other} ${z.other} ${r.samples.early_at_s} ${r.samples.end_at_s} ${e.sockets} ${z.sockets}`);
 }
 JS
 	sed -n 's/^INFO /# /p' "$STATE/$name.summary"
@@ -157,21 +167,29 @@ JS
 	while read -r _ k n; do
 		[ "$n" -gt 0 ] || fail "$name: the mix has $k requests" "none"
 	done < <(grep '^KIND ' "$STATE/$name.summary")
-	local pid r0 r1 f0 f1 t0 t1 gone
+	local pid r0 r1 f0 f1 t0 t1 s0 s1 gone
 	gone=$(sed -n 's/^GONE //p' "$STATE/$name.summary" | tr '\n' ' ')
 	expect "$name: every responder lived through the run (pids $pids)" "$gone" ""
-	while read -r _ pid r0 r1 f0 f1 t0 t1; do
+	while read -r _ pid r0 r1 f0 f1 t0 t1 s0 s1; do
 		if [ $((r1 * 100)) -lt $((r0 * 105)) ]; then
 			pass "$name: responder $pid RSS ${r0} -> ${r1} kB from ${t0} s to ${t1} s (< 5 %)"
 		else
 			fail "$name: responder $pid RSS grows < 5 %" "${r0} -> ${r1} kB from ${t0} s to ${t1} s"
 		fi
 		if [ "$f1" -le $((f0 + FD_SLACK)) ]; then
-			pass "$name: responder $pid open fds ${f0} -> ${f1} (flat)"
+			pass "$name: responder $pid fds other than sockets ${f0} -> ${f1} (flat)"
 		else
-			fail "$name: responder $pid open fds flat" "${f0} -> ${f1}"
+			fail "$name: responder $pid fds other than sockets flat" "${f0} -> ${f1}"
 		fi
-		echo "FIGURE $name $pid rss_kb $r0 $r1 fds $f0 $f1" >> "$STATE/figures"
+		# sockets follow the load: the web server's connections (at most one
+		# per client connection in flight, plus the ones nginx keeps: 32 per
+		# worker) and the origin's (S3_MAX_HOST_CONNECTIONS, 100)
+		if [ "$s1" -le $((2 * CONNS + 64 + 100)) ]; then
+			pass "$name: responder $pid sockets ${s0} -> ${s1} (within the connections the load can hold)"
+		else
+			fail "$name: responder $pid sockets bounded" "${s0} -> ${s1}"
+		fi
+		echo "FIGURE $name $pid rss_kb $r0 $r1 other_fds $f0 $f1 sockets $s0 $s1" >> "$STATE/figures"
 	done < <(grep '^MEM ' "$STATE/$name.summary")
 	local bad
 	bad=$(grep -hiE 'prematurely closed|connection reset|broken pipe|backend died|backend is overloaded|upstream timed out|recv\(\) failed|writev\(\) failed|no live upstreams' "$@" 2>/dev/null | head -3)
