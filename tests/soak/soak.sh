@@ -110,7 +110,7 @@ soak_run() {
 	WARMUP=$WARMUP node -e '
 const [base, data, dur, conns, pids, owner, other, expired, badsig, report] = process.argv.slice(1);
 console.log(JSON.stringify({ base, data, duration_s: Number(dur), conns: Number(conns),
-	pids: pids.trim().split(/\s+/).map(Number), sample_at_s: Math.min(20, Number(dur) * 0.2),
+	pids: pids.trim().split(/\s+/).map(Number), sample_at_s: Number(dur) >= 60 ? 20 : Number(dur) * 0.2,	// the issue: from 20 s of 60
 	warmup_s: Number(process.env.WARMUP),
 	tokens: { owner, other, expired, badsig }, public_ds: [1, 5], private_ds: 2, clear_ds: 5,
 	missing: ["4/10/2/1.jpg", "4/10/2/1.png"], report }));
