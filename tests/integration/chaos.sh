@@ -179,6 +179,8 @@ out('ORIGIN_DOWN_N', od.length);
 out('ORIGIN_DOWN_FAILED', failed(od).length);
 out('ORIGIN_DOWN_LOCAL', src(od, 'local'));
 out('ORIGIN_DOWN_R2', src(between(ev.origin_down + 1500, ev.origin_up), 'r2'));
+for (const r of between(ev.origin_down + 1500, ev.origin_up).filter((r) => r[4] === 'r2'))
+	out('ORIGIN_DOWN_R2_AT', `started ${r[0] - ev.origin_down} ms after the kill, answered after ${r[1] - r[0]} ms`);
 const ou = between(ev.clear5, ev.redis_down);
 out('ORIGIN_UP_FAILED', failed(between(ev.origin_up, ev.redis_down)).length);
 out('ORIGIN_UP_R2', src(ou, 'r2'));
