@@ -66,7 +66,8 @@ static bool nv_len(const unsigned char **q, const unsigned char *end, size_t *ou
  * past the end or a count over the limit is an error. */
 static enum fcgi_event decode_params(struct fcgi_parser *p)
 {
-	const unsigned char *q = (const unsigned char *)p->params.data, *end = q + p->params.len;
+	const unsigned char *q = (const unsigned char *)p->params.data;
+	const unsigned char *end = q ? q + p->params.len : NULL;	/* no pairs: no buffer */
 
 	buf_reset(&p->decoded);
 	p->nparams = 0;
@@ -287,7 +288,8 @@ static enum ap_err add_pair(struct buf *b, const char *name, unsigned value)
 enum ap_err fcgi_get_values_result(const struct fcgi_parser *p, unsigned max_conns,
 				   unsigned max_reqs, struct buf *out)
 {
-	const unsigned char *q = (const unsigned char *)p->mgmt.data, *end = q + p->mgmt.len;
+	const unsigned char *q = (const unsigned char *)p->mgmt.data;
+	const unsigned char *end = q ? q + p->mgmt.len : NULL;
 	unsigned char hdr[FCGI_HEADER_LEN];
 	struct buf body;
 	enum ap_err e = AP_OK;

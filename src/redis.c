@@ -136,6 +136,9 @@ static enum ap_err parse_tcp(const char *p, struct redis_target *t, char *why, s
 		return bad_url(why, whylen, "no host");
 	if ((size_t)(end - host) >= sizeof(t->host))
 		return bad_url(why, whylen, "host name too long");
+	/* a bracket outside its place would make the URL mean two things */
+	if (memchr(host, '[', (size_t)(end - host)) || memchr(host, ']', (size_t)(end - host)))
+		return bad_url(why, whylen, "a '[' or ']' inside the host");
 	memcpy(t->host, host, (size_t)(end - host));
 	t->host[end - host] = '\0';
 	if (*after == ':') {

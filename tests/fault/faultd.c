@@ -5,6 +5,8 @@
  * --max-seconds.
  *
  *   faultd PORT [--max-seconds N] [--delay-ms N] [--ok-bytes N] [--quiet]
+ *          [--root DIR [--rates reset=R,stall=R,5xx=R,truncated=R,oversize=R]
+ *           [--seed N]]
  *
  * PORT 0 picks a free port. On start it prints one line to stdout:
  *   faultd listening on 127.0.0.1:PORT
@@ -28,6 +30,19 @@
  *   anything else 404 (NoSuchKey), counted as "other"; so is any path
  *                containing /metadata/, whatever the mode, so that a server
  *                reads dataset metadata from its local tree
+ *
+ * Rate mode (soak tests, issue 18): with --root DIR, any other path is
+ * /BUCKET/KEY and is answered from the file DIR/KEY (200, its bytes, a
+ * strong ETag of its contents; 404 NoSuchKey if there is none), counted
+ * as "file". With --rates, each such request draws a fault first, from a
+ * PRNG seeded by --seed (default 1), at the given per-mille rates:
+ *   --rates reset=R,stall=R,5xx=R,truncated=R,oversize=R
+ *   reset      the connection is closed with a TCP RST, no answer
+ *   stall      the headers and 100 body bytes, then nothing (held open)
+ *   5xx        500 or 503 (alternately) with an S3-style error body
+ *   truncated  the file's Content-Length, half its bytes, then FIN
+ *   oversize   Content-Length 64 MiB, produced lazily
+ * The faults drawn are counted in __stats as "faults":{"reset":N,...}.
  * HEAD is answered with the headers only. Keep-alive (HTTP/1.1 default,
  * HTTP/1.0 with Connection: keep-alive) and pipelining are supported; a
  * request body (Content-Length) is read and discarded before the answer
@@ -74,11 +89,11 @@
 
 enum mode {
     M_OK, M_TRUNCATED, M_STALL, M_STALLHEAD, M_FLAKY, M_ALWAYS500,
-    M_OVERSIZE, M_NOTFOUND, M_SLOW, M_OTHER, M_COUNT
+    M_OVERSIZE, M_NOTFOUND, M_SLOW, M_FILE, M_OTHER, M_COUNT
 };
 static const char *const mode_name[M_COUNT] = {
     "ok", "truncated", "stall", "stallhead", "flaky", "always500",
-    "oversize", "notfound", "slow", "other"
+    "oversize", "notfound", "slow", "file", "other"
 };
 
 /* READ: waiting for a request head; BODY: skipping its body before
@@ -117,6 +132,15 @@ static volatile sig_atomic_t stop_flag;
 static long opt_delay_ms = 1000;
 static long opt_ok_bytes = 1024;
 static int opt_quiet;
+static const char *opt_root;     /* rate mode: files under this directory */
+
+enum fault { F_NONE, F_RESET, F_STALL, F_5XX, F_TRUNCATED, F_OVERSIZE, F_COUNT };
+static const char *const fault_name[F_COUNT] = {
+    "none", "reset", "stall", "5xx", "truncated", "oversize"
+};
+static long fault_rate[F_COUNT];    /* per mille */
+static unsigned long fault_stats[F_COUNT];
+static uint64_t rng_state = 1;
 
 static int64_t now_ms(void)
 {
@@ -189,6 +213,16 @@ static uint32_t fnv1a(const char *s)
     uint32_t h = 2166136261u;
     for (; *s; s++) {
         h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t fnv1a_bytes(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
         h *= 16777619u;
     }
     return h;
@@ -267,6 +301,7 @@ static struct pathent *path_get(const char *p)
 static void reset_stats(void)
 {
     memset(stats, 0, sizeof stats);
+    memset(fault_stats, 0, sizeof fault_stats);
     stat_total = 0;
     stat_conns = 0;
     for (size_t i = 0; i < npaths; i++)
@@ -345,6 +380,11 @@ static void respond_stats(struct conn *c, int keepalive)
                stat_conns);
     for (int m = 0; m < M_COUNT; m++)
         out_printf(&tmp, ",\"%s\":%lu", mode_name[m], stats[m]);
+    out_printf(&tmp, ",\"faults\":{");
+    for (int f = 1; f < F_COUNT; f++)
+        out_printf(&tmp, "%s\"%s\":%lu", f > 1 ? "," : "", fault_name[f],
+                   fault_stats[f]);
+    out_printf(&tmp, "}");
     out_printf(&tmp, ",\"paths\":{");
     for (size_t i = 0; i < npaths; i++) {
         if (i)
@@ -373,7 +413,7 @@ static enum mode classify(const char *path)
     if (strstr(path, "/notfound/"))  return M_NOTFOUND;
     if (strstr(path, "/slow/"))      return M_SLOW;
     if (strstr(path, "/ok/"))        return M_OK;
-    return M_OTHER;
+    return opt_root ? M_FILE : M_OTHER;
 }
 
 /* Case-insensitive header lookup in the request head [hdrs, end). Copies the
@@ -405,6 +445,159 @@ static int header_get(const char *hdrs, const char *end, const char *name,
         p = eol + 2;
     }
     return 0;
+}
+
+/* ---- rate mode ---- */
+
+static uint64_t rng_next(void)	/* xorshift64*: deterministic for a --seed */
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+static enum fault draw_fault(void)
+{
+    long r = (long)(rng_next() % 1000), acc = 0;
+    for (int f = 1; f < F_COUNT; f++) {
+        acc += fault_rate[f];
+        if (r < acc)
+            return (enum fault)f;
+    }
+    return F_NONE;
+}
+
+/* DIR/KEY for /BUCKET/KEY, whole; NULL if no such regular file (or a key
+ * with a ".." segment). */
+static unsigned char *read_key(const char *path, size_t *len)
+{
+    const char *key = strchr(path + 1, '/');
+    char fn[8192];
+    FILE *f;
+    long n;
+    unsigned char *b;
+
+    if (!key || strstr(key, "/../") || strstr(key, "/.."))
+        return NULL;
+    snprintf(fn, sizeof fn, "%s%s", opt_root, key);
+    f = fopen(fn, "rb");
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+        fclose(f);
+        return NULL;
+    }
+    b = xrealloc(NULL, n ? (size_t)n : 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Returns -1 when the fault is a reset (close now, with a RST). */
+static int respond_file(struct conn *c, const char *path, int head_only,
+                        int keepalive, const char *inm)
+{
+    size_t n = 0;
+    unsigned char *b = read_key(path, &n);
+    enum fault f;
+    char etag[40];
+    static unsigned long alt;
+
+    if (!b) {
+        respond_simple(c, 404, "Not Found", "application/xml", xml_nosuchkey,
+                       sizeof xml_nosuchkey - 1, head_only, keepalive);
+        return 0;
+    }
+    f = draw_fault();
+    fault_stats[f]++;
+    switch (f) {
+    case F_RESET: {
+        struct linger lg = { 1, 0 };
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        free(b);
+        return -1;
+    }
+    case F_5XX:
+        if (alt++ % 2)
+            respond_simple(c, 503, "Service Unavailable", "application/xml",
+                           xml_internal, sizeof xml_internal - 1, head_only,
+                           keepalive);
+        else
+            respond_simple(c, 500, "Internal Server Error", "application/xml",
+                           xml_internal, sizeof xml_internal - 1, head_only,
+                           keepalive);
+        free(b);
+        return 0;
+    case F_OVERSIZE:
+        head_common(c, 200, "OK", "image/jpeg", OVERSIZE_LEN, keepalive);
+        out_append(c, "\r\n", 2);
+        if (!head_only) {
+            out_append(c, b, n < 4 ? n : 4);
+            c->lazy_left = OVERSIZE_LEN - (n < 4 ? n : 4);
+        }
+        c->after = keepalive ? AF_KEEPALIVE : AF_CLOSE;
+        free(b);
+        return 0;
+    default:
+        break;
+    }
+    snprintf(etag, sizeof etag, "\"%08" PRIx32 "%08zx\"",
+             fnv1a_bytes(b, n), n);
+    if (f == F_NONE && inm && strstr(inm, etag)) {
+        out_printf(c, "HTTP/1.1 304 Not Modified\r\nServer: faultd\r\n"
+                   "ETag: %s\r\nConnection: %s\r\n\r\n", etag,
+                   keepalive ? "keep-alive" : "close");
+        c->after = keepalive ? AF_KEEPALIVE : AF_CLOSE;
+        free(b);
+        return 0;
+    }
+    head_common(c, 200, "OK", "application/octet-stream", n,
+                f == F_NONE ? keepalive : f == F_STALL);
+    out_printf(c, "ETag: %s\r\n\r\n", etag);
+    if (head_only) {
+        c->after = keepalive && f == F_NONE ? AF_KEEPALIVE : AF_CLOSE;
+    } else if (f == F_TRUNCATED) {
+        out_append(c, b, n / 2);
+        c->after = AF_CLOSE;
+    } else if (f == F_STALL) {
+        out_append(c, b, n < STALL_SENT ? n / 2 : STALL_SENT);
+        c->after = AF_HOLD;
+    } else {
+        out_append(c, b, n);
+        c->after = keepalive ? AF_KEEPALIVE : AF_CLOSE;
+    }
+    free(b);
+    return 0;
+}
+
+/* --rates reset=R,stall=R,...: per-mille rates, 1000 in all at most */
+static int parse_rates(const char *s)
+{
+    char buf[256], *tok, *save = NULL;
+    long sum = 0;
+
+    snprintf(buf, sizeof buf, "%s", s);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), *e;
+        int f;
+        if (!eq)
+            return -1;
+        *eq = 0;
+        for (f = 1; f < F_COUNT && strcmp(tok, fault_name[f]); f++)
+            ;
+        errno = 0;
+        long v = strtol(eq + 1, &e, 10);
+        if (f == F_COUNT || errno || *e || v < 0 || v > 1000)
+            return -1;
+        fault_rate[f] = v;
+        sum += v;
+    }
+    return sum <= 1000 ? 0 : -1;
 }
 
 static void conn_close(int i)
@@ -536,6 +729,10 @@ static int handle_request(struct conn *c, char *h, size_t head_len)
             c->lazy_left = OVERSIZE_LEN - 4;
         }
         c->after = keepalive ? AF_KEEPALIVE : AF_CLOSE;
+        break;
+    case M_FILE:
+        if (respond_file(c, path, head_only, keepalive, has_inm ? inm : NULL))
+            return -1;
         break;
     case M_COUNT:
         break;
@@ -707,7 +904,9 @@ static int do_read(struct conn *c)
 static void usage(void)
 {
     fprintf(stderr, "usage: faultd PORT [--max-seconds N] [--delay-ms N] "
-                    "[--ok-bytes N] [--quiet]\n");
+                    "[--ok-bytes N] [--quiet]\n"
+                    "       [--root DIR [--rates reset=R,stall=R,5xx=R,"
+                    "truncated=R,oversize=R] [--seed N]]\n");
     exit(2);
 }
 
@@ -736,6 +935,13 @@ int main(int argc, char **argv)
             opt_ok_bytes = parse_long(argv[++i], 4, 16 << 20);
         else if (strcmp(argv[i], "--quiet") == 0)
             opt_quiet = 1;
+        else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+            opt_root = argv[++i];
+        else if (strcmp(argv[i], "--rates") == 0 && i + 1 < argc) {
+            if (parse_rates(argv[++i]))
+                usage();
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
+            rng_state = (uint64_t)parse_long(argv[++i], 1, LONG_MAX);
         else
             usage();
     }

@@ -116,4 +116,60 @@ printf 'GET\n/api/tiles/3/0/0/0.jpg\n' | seed api processing
 printf 'DELETE\n/api/tiles/1/0/0/0.jpg\nContent-Length: 5000\n' | seed api method
 printf 'GET\n/api/tiles/1/%%2e%%2e/secret.txt\n' | seed api traversal
 
+# ---- fcgi: a chunking byte, then a FastCGI stream (records made here)
+# hx N: byte N as a printf escape; rec TYPE ID [PAD]: a record around stdin
+hx() { printf '\\x%02x' "$1"; }
+rec() {
+	local body n
+	body=$(od -An -v -tx1 | tr -d ' \n')
+	n=$((${#body} / 2))
+	printf "\\x01$(hx "$1")$(hx $(($2 >> 8)))$(hx $(($2 & 255)))$(hx $((n >> 8)))$(hx $((n & 255)))$(hx "${3:-0}")\\x00"
+	[ "$n" -eq 0 ] || printf "$(echo "$body" | sed 's/../\\x&/g')"
+	[ "${3:-0}" -eq 0 ] || head -c "$3" /dev/zero
+}
+nv() { printf "$(hx ${#1})$(hx ${#2})%s%s" "$1" "$2"; }
+begin() { printf '\x00\x01\x01\x00\x00\x00\x00\x00' | rec 1 "$1"; }
+fcgi_get() {	# a whole GET request of id $1 for URI $2
+	begin "$1"
+	{ nv REQUEST_METHOD GET; nv REQUEST_URI "$2"; nv QUERY_STRING ""; } | rec 4 "$1" 3
+	rec 4 "$1" < /dev/null
+	rec 5 "$1" < /dev/null
+}
+{ printf '\x00'; fcgi_get 1 /api/tiles/1/0/0/0.jpg; } | seed fcgi get
+{ printf '\x05'; fcgi_get 1 /api/tiles/1/0/0/0.jpg; fcgi_get 2 /api/tiles/health; } | seed fcgi keepalive
+{ printf '\x03'; begin 1; begin 2; printf 'x' | rec 2 1; } | seed fcgi mpx-abort
+{ printf '\x01'; { nv FCGI_MAX_CONNS ""; nv FCGI_MAX_REQS ""; nv FCGI_MPXS_CONNS ""; nv OTHER ""; } | rec 9 0; printf 'zz' | rec 42 0; } | seed fcgi management
+{ printf '\x02'; begin 7; { nv REQUEST_METHOD POST; nv CONTENT_LENGTH 5; } | rec 4 7; rec 4 7 < /dev/null; printf 'hello' | rec 5 7 2; rec 5 7 < /dev/null; } | seed fcgi post-body
+{ printf '\x04'; begin 1; printf '\x80\x00\x00\x05\x01NAMEvx' | rec 4 1; rec 4 1 < /dev/null; } | seed fcgi long-length
+{ printf '\x00'; printf '\x02\x01\x00\x01\x00\x08\x00\x00'; } | seed fcgi bad-version
+{ printf '\x00'; begin 0; } | seed fcgi mgmt-begin
+
+# ---- l2value: key (dataset, x, y LE, z, format), mode, then a value or
+# (mode odd) position, mask and tile bytes to encode
+l2key() { printf '\x07\x00\x00\x00\x03\x00\x00\x00\x05\x00\x00\x00\x04\x01'; }
+l2val() {	# a value as l2.c writes it for the key above, of the bytes on stdin
+	local f
+	f=$(mktemp)
+	cat > "$f"
+	printf 'APL2\x01\x01\x04\x00\x07\x00\x00\x00\x03\x00\x00\x00\x05\x00\x00\x00'
+	printf "$(hx $(($(stat -c %s "$f") & 255)))\\x00\\x00\\x00"
+	sha256sum "$f" | cut -c1-32 | xxd -r -p
+	cat "$f"
+	rm -f "$f"
+}
+{ l2key; printf '\x00'; printf '\x89PNG\r\n\x1a\ntile' | l2val; } | seed l2value valid
+{ l2key; printf '\x00'; printf '' | l2val; } | seed l2value empty-tile
+{ l2key; printf '\x00'; printf 'APL2\x02\x01\x04\x00'; } | seed l2value short
+{ l2key; printf '\x01\x05\x00\x00'; printf 'some tile bytes'; } | seed l2value encode
+{ l2key; printf '\x01\x1c\x00\x01'; printf 'flip a hash bit'; } | seed l2value flip-hash
+
+# ---- redisurl: REDIS_URL values
+printf 'redis://127.0.0.1:6379/0' | seed redisurl plain
+printf 'redis://:s3cr3t:with@at@redis.example/15' | seed redisurl password
+printf 'redis://[::1]:6380' | seed redisurl ipv6
+printf 'unix:///run/redis/redis.sock?db=3' | seed redisurl unix
+printf 'redis://user:pw@h:0/1024' | seed redisurl bad
+printf 'rediss://h' | seed redisurl scheme
+printf 'redis://h:65535/' | seed redisurl empty-db
+
 echo "mkcorpus: $(find "$C" -type f | wc -l) files in $C"

@@ -82,6 +82,8 @@ static void mistakes_refused_with_reason(void **state)
 	refused("redis://host/-1", "database");
 	refused("redis://[::1", "closing");
 	refused("redis://[::1]x", "unexpected");
+	refused("redis://h]:6379", "inside the host");	/* found by fuzz_redisurl */
+	refused("redis://[a[b]", "inside the host");
 	refused("unix://relative.sock", "absolute");
 	refused("unix:///tmp/r.sock?database=1", "?db=N");
 	refused("unix:///tmp/r.sock?db=x", "database");
