@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "request.h"
 
 enum ap_err request_fail(struct request *r, enum ap_err e, const char *fmt, ...)
@@ -25,6 +26,16 @@ static const char *header(struct request *r, param_fn get, void *ud, const char 
 		*e = request_fail(r, AP_ERR_HEADER_TOO_LARGE, "%s header longer than %d bytes",
 				  name + 5, REQ_HEADER_MAX);
 	return v;
+}
+
+/* The web server's word on the scheme (lighttpd and Apache set HTTPS=on,
+ * nginx's fastcgi_params HTTPS and REQUEST_SCHEME). */
+static bool is_https(param_fn get, void *ud)
+{
+	const char *https = get("HTTPS", ud), *scheme = get("REQUEST_SCHEME", ud);
+
+	return (https && (!strcasecmp(https, "on") || !strcmp(https, "1"))) ||
+	       (scheme && !strcasecmp(scheme, "https"));
 }
 
 enum ap_err request_parse(struct request *r, param_fn get, void *ud)
@@ -65,6 +76,9 @@ enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 		r->authorization = header(r, get, ud, "REDIRECT_HTTP_AUTHORIZATION", &e);
 	r->if_none_match = header(r, get, ud, "HTTP_IF_NONE_MATCH", &e);
 	r->origin = header(r, get, ud, "HTTP_ORIGIN", &e);
+	r->accept = header(r, get, ud, "HTTP_ACCEPT", &e);
+	r->host = header(r, get, ud, "HTTP_HOST", &e);
+	r->https = is_https(get, ud);
 	if (e)
 		return e;
 	cl = get("CONTENT_LENGTH", ud);

@@ -43,6 +43,9 @@ struct request {
 	const char *authorization;	/* NULL if absent */
 	const char *if_none_match;
 	const char *origin;
+	const char *accept;		/* NULL if absent */
+	const char *host;		/* Host header, NULL if absent */
+	bool https;			/* HTTPS=on or REQUEST_SCHEME=https */
 	long content_length;
 	/* filled while handling */
 	char detail[REQ_DETAIL_MAX];	/* error detail for the JSON body */
