@@ -365,14 +365,25 @@ static bool host_ok(const char *h)
 	return true;
 }
 
+static bool has_port(const char *h)
+{
+	const char *c = strrchr(h, ':');
+
+	return c && !(h[0] == '[' && strchr(c, ']'));
+}
+
 enum ap_err iiif_origin(const struct config *c, const struct request *r, char *out, size_t cap)
 {
 	int n;
 
 	if (c->iiif_base_url)
 		n = snprintf(out, cap, "%s", c->iiif_base_url);
-	else if (r->host && host_ok(r->host))
+	else if (r->host && host_ok(r->host) && (has_port(r->host) || !r->server_port ||
+						  r->server_port == (r->https ? 443u : 80u)))
 		n = snprintf(out, cap, "%s://%s", r->https ? "https" : "http", r->host);
+	else if (r->host && host_ok(r->host))	/* nginx's fastcgi_params: $host, no port */
+		n = snprintf(out, cap, "%s://%s:%u", r->https ? "https" : "http", r->host,
+			     r->server_port);
 	else
 		return AP_ERR_BAD_REQUEST;
 	return n < 0 || (size_t)n >= cap ? AP_ERR_BAD_REQUEST : AP_OK;

@@ -88,7 +88,9 @@ struct config;
 struct request;
 struct response;
 /* The origin ids start with: IIIF_BASE_URL, else the request's scheme and
- * Host (checked: a host name or [IPv6] literal, an optional port).
+ * Host (checked: a host name or [IPv6] literal, an optional port; without
+ * one, SERVER_PORT unless it is the scheme's default: nginx's
+ * fastcgi_params pass $host, which has no port).
  * AP_ERR_BAD_REQUEST if neither is usable. */
 enum ap_err iiif_origin(const struct config *c, const struct request *r, char *out, size_t cap)
 	AP_WARN_UNUSED;

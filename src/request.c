@@ -38,6 +38,20 @@ static bool is_https(param_fn get, void *ud)
 	       (scheme && !strcasecmp(scheme, "https"));
 }
 
+static unsigned port_of(const char *v)
+{
+	unsigned p = 0;
+
+	if (!v || !*v || strlen(v) > 5)
+		return 0;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return 0;
+		p = p * 10 + (unsigned)(*v - '0');
+	}
+	return p <= 65535 ? p : 0;
+}
+
 enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 {
 	const char *m, *uri, *q, *cl;
@@ -79,6 +93,7 @@ enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 	r->accept = header(r, get, ud, "HTTP_ACCEPT", &e);
 	r->host = header(r, get, ud, "HTTP_HOST", &e);
 	r->https = is_https(get, ud);
+	r->server_port = port_of(get("SERVER_PORT", ud));
 	if (e)
 		return e;
 	cl = get("CONTENT_LENGTH", ud);

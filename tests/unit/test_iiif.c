@@ -456,6 +456,22 @@ static void accept_and_hosts(void **state)
 	assert_string_equal(out, "https://127.0.0.1:8443");
 	r.host = "[::1]:80";
 	assert_int_equal(iiif_origin(&c, &r, out, sizeof(out)), AP_OK);
+	assert_string_equal(out, "https://[::1]:80");
+	/* a Host without port: the server's port unless the scheme's default */
+	r.host = "tiles.example.org";
+	r.server_port = 443;
+	assert_int_equal(iiif_origin(&c, &r, out, sizeof(out)), AP_OK);
+	assert_string_equal(out, "https://tiles.example.org");
+	r.server_port = 8443;
+	assert_int_equal(iiif_origin(&c, &r, out, sizeof(out)), AP_OK);
+	assert_string_equal(out, "https://tiles.example.org:8443");
+	r.host = "[::1]";
+	assert_int_equal(iiif_origin(&c, &r, out, sizeof(out)), AP_OK);
+	assert_string_equal(out, "https://[::1]:8443");
+	r.host = "h:99";
+	assert_int_equal(iiif_origin(&c, &r, out, sizeof(out)), AP_OK);
+	assert_string_equal(out, "https://h:99");
+	r.server_port = 0;
 	static const char *const bad[] = {"", "a b", "evil.example/x", "h:", "h:123456", ":80",
 					  "[::1", "[::1]x", "h\"", "h@x", "h:8a"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
