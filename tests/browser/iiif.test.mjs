@@ -46,11 +46,11 @@ try {
 
 // Opens src in the bare page; returns what the viewer did and every tile URL
 // its tile source computes.
-async function openSource(page, src, shot) {
+async function openSource(page, src, shot, token) {
 	const responses = [];
 	const onResponse = (r) => { if (/\/(iiif\/3|api\/tiles)\//.test(r.url())) responses.push({ url: r.url(), status: r.status(), cc: r.headers()['cache-control'] || '', type: r.headers()['content-type'] || '' }); };
 	page.on('response', onResponse);
-	await page.goto(`${ORIGIN}/iiif.html?src=${encodeURIComponent(src)}`, { waitUntil: 'load' });
+	await page.goto(`${ORIGIN}/iiif.html?src=${encodeURIComponent(src)}${token ? `&token=${encodeURIComponent(token)}` : ''}`, { waitUntil: 'load' });
 	await page.waitForFunction(() => window.openFailed || (window.viewer && window.viewer.world.getItemAt(0) &&
 		window.viewer.world.getItemAt(0).getFullyLoaded() && !window.viewer.world.needsDraw()), null, { timeout: 20000, polling: 100 });
 	await new Promise((r) => setTimeout(r, 200));
@@ -145,6 +145,23 @@ try {
 		await compareAll('DZI', dzi.all, (level) => level);
 	}
 	check('no page errors', errors.length === 0, errors.slice(0, 3).join(' | '));
+
+	// ---- a private dataset: the owner's token in OpenSeadragon's ajax headers
+	const TOKEN = process.env.IIIF_OWNER_TOKEN || '';
+	if (TOKEN) {
+		const priv = await openSource(page, `${ORIGIN}/iiif/3/2/info.json`, 'iiif-private.png', TOKEN);
+		if (priv.openFailed) {
+			notOk('IIIF private: OpenSeadragon opens info.json with the owner\'s token (ajaxHeaders)', priv.openFailed);
+		} else {
+			const tiles = priv.responses.filter((r) => /\/default\.(jpg|png|webp)$/.test(r.url));
+			check(`IIIF private: opened with the token in ajaxHeaders, tiles (${tiles.length}) all 200, private`,
+				tiles.length > 0 && tiles.every((t) => t.status === 200 && /^private/.test(t.cc)) && priv.painted > 0.2,
+				JSON.stringify(tiles.slice(0, 2)) + ` painted ${priv.painted}`);
+		}
+		// another URL: the browser's own (private) cache holds the owner's answer
+		const none = await openSource(page, `${ORIGIN}/iiif/3/2/info.json?without-token`, null);
+		check('IIIF private: without the token OpenSeadragon cannot open it', !!none.openFailed, 'it opened');
+	}
 } catch (e) {
 	notOk('the browser test runs', e.stack || e.message);
 } finally {

@@ -205,9 +205,10 @@ if bash "$IT_ROOT/deploy/viewer/build.sh" "$STATE/viewer" "$DATA/metadata/datase
 <script src="vendor/openseadragon/openseadragon.min.js"></script>
 <script>
 window.loaded = []; window.failed = [];
-const src = new URLSearchParams(location.search).get('src');
+const q = new URLSearchParams(location.search), src = q.get('src'), token = q.get('token');
 const v = OpenSeadragon({ id: 'osd', prefixUrl: 'vendor/openseadragon/images/', tileSources: src,
-	showNavigationControl: false, animationTime: 0, blendTime: 0, drawer: 'canvas' });
+	showNavigationControl: false, animationTime: 0, blendTime: 0, drawer: 'canvas',
+	loadTilesWithAjax: !!token, ajaxHeaders: token ? { Authorization: 'Bearer ' + token } : {} });
 v.addHandler('tile-loaded', (e) => window.loaded.push({ level: e.tile.level, x: e.tile.x, y: e.tile.y, url: e.tile.getUrl() }));
 v.addHandler('tile-load-failed', (e) => window.failed.push({ url: e.tile.getUrl(), message: e.message }));
 v.addHandler('open-failed', (e) => { window.openFailed = e.message || 'open failed'; });
@@ -223,7 +224,7 @@ HTML
 		*" passed, "*" failed") summary=$line ;;
 		*) echo "# $line" ;;
 		esac
-	done < <(IIIF_CHROMIUM=$CHROMIUM IIIF_ARTIFACTS=$ARTIFACTS timeout -k 5 120 node "$IT_ROOT/tests/browser/iiif.test.mjs" "$ORIGIN" "$DATA" 10 2> "$STATE/node.err")
+	done < <(IIIF_OWNER_TOKEN=$OWNER IIIF_CHROMIUM=$CHROMIUM IIIF_ARTIFACTS=$ARTIFACTS timeout -k 5 120 node "$IT_ROOT/tests/browser/iiif.test.mjs" "$ORIGIN" "$DATA" 10 2> "$STATE/node.err")
 	[ -n "$summary" ] || fail "the browser part ran to its end" "$(tail -5 "$STATE/node.err" | tr '\n' ' ')"
 else
 	fail "deploy/viewer/build.sh vendors OpenSeadragon" "$(tail -5 "$STATE/build.out")"
