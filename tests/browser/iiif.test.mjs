@@ -78,12 +78,12 @@ async function openSource(page, src, shot, token) {
 }
 
 // Every URL's bytes against the stored tile (z from the level).
-async function compareAll(name, all, zOf) {
+async function compareAll(name, all, zOf, id = 1) {
 	let same = 0;
 	const bad = [];
 	for (const t of all) {
 		const z = zOf(t.level);
-		const file = path.join(DATA, 'tiles/1', String(z), String(t.x), `${t.y}.jpg`);
+		const file = path.join(DATA, `tiles/${id}`, String(z), String(t.x), `${t.y}.jpg`);
 		let want;
 		try { want = fs.readFileSync(file); } catch { bad.push(`${t.url}: no stored ${z}/${t.x}/${t.y}`); continue; }
 		const res = await fetch(t.url);
@@ -91,7 +91,7 @@ async function compareAll(name, all, zOf) {
 		if (res.status === 200 && got.equals(want)) same++;
 		else bad.push(`${t.url} -> ${res.status} ${got.length} bytes, want ${z}/${t.x}/${t.y} (${want.length} bytes)`);
 	}
-	check(`${name}: every tile of every level (${all.length}) as OpenSeadragon computes its URL is the stored tile`,
+	check(`${name}: every tile of every level (${all.length}) at the URL the client computes is the stored tile`,
 		bad.length === 0 && same === all.length && all.length > 0, bad.slice(0, 3).join('; ') || 'no tiles');
 }
 
@@ -131,6 +131,14 @@ try {
 		await compareAll('IIIF', iiif.all, (level) => MAXZ - (iiif.maxLevel - level));
 	}
 
+	// ---- IIIF: a larger dataset with clipped edges at every level (IIIF_MORE=id:max_zoom)
+	const [moreId, moreZ] = (process.env.IIIF_MORE || '').split(':').map(Number);
+	if (moreId) {
+		const more = await openSource(page, `${ORIGIN}/iiif/3/${moreId}/info.json`, null);
+		if (more.openFailed) notOk(`IIIF: dataset ${moreId} opens`, more.openFailed);
+		else await compareAll(`IIIF, dataset ${moreId} ${more.width}x${more.height}`, more.all, (level) => moreZ - (more.maxLevel - level), moreId);
+	}
+
 	// ---- DZI: the descriptor alone
 	const dzi = await openSource(page, `${ORIGIN}/api/tiles/1.dzi`, 'dzi-openseadragon.png');
 	if (dzi.openFailed) {
@@ -145,6 +153,38 @@ try {
 		await compareAll('DZI', dzi.all, (level) => level);
 	}
 	check('no page errors', errors.length === 0, errors.slice(0, 3).join(' | '));
+
+	// ---- Leaflet-IIIF: info.json alone (it builds tile URLs from the info URL
+	// and its own zoom levels, ignoring scaleFactors)
+	if (process.env.IIIF_LEAFLET) {
+		const responses = [];
+		const onResponse = (r) => { if (/\/iiif\/3\//.test(r.url())) responses.push({ url: r.url(), status: r.status() }); };
+		page.on('response', onResponse);
+		await page.goto(`${ORIGIN}/leaflet.html?src=${encodeURIComponent(`${ORIGIN}/iiif/3/1/info.json`)}`, { waitUntil: 'load' });
+		try {
+			await page.waitForFunction(() => window.layer && window.layer._tierSizes && window.loaded.length > 0 && !window.layer._loading,
+				null, { timeout: 20000, polling: 100 });
+			const lf = await page.evaluate(() => {
+				const all = [], l = window.layer, m = window.map;
+				for (let z = 0; z <= l.maxNativeZoom; z++) {
+					m.setZoom(z, { animate: false });
+					const [nx, ny] = l._tierSizes[z];
+					for (let x = 0; x < nx; x++) for (let y = 0; y < ny; y++) all.push({ level: z, x, y, url: l.getTileUrl({ x, y, z }) });
+				}
+				return { all, maxNativeZoom: l.maxNativeZoom, loaded: window.loaded, failed: window.failed };
+			});
+			page.off('response', onResponse);
+			await page.screenshot({ path: path.join(ARTIFACTS, 'iiif-leaflet.png') }).catch(() => {});
+			const tiles = responses.filter((r) => /\/default\.jpg$/.test(r.url));
+			check(`Leaflet-IIIF: opens info.json, its tiles (${tiles.length}) all 200`,
+				tiles.length > 0 && tiles.every((t) => t.status === 200) && lf.failed.length === 0,
+				JSON.stringify(tiles.filter((t) => t.status !== 200).slice(0, 3)) + JSON.stringify(lf.failed.slice(0, 2)));
+			await compareAll('Leaflet-IIIF', lf.all, (level) => MAXZ - (lf.maxNativeZoom - level));
+		} catch (e) {
+			page.off('response', onResponse);
+			notOk('Leaflet-IIIF: opens info.json', e.message);
+		}
+	}
 
 	// ---- a private dataset: the owner's token in OpenSeadragon's ajax headers
 	const TOKEN = process.env.IIIF_OWNER_TOKEN || '';

@@ -8,9 +8,15 @@
 # private datasets need the token (and are answered private), bad IIIF
 # parameters are 400 with a detail and the responders keep serving, the
 # DZI descriptor and its _files tiles, a dataset whose levels are not DZI's
-# has no descriptor; then OpenSeadragon in Chromium (tests/browser/iiif.test.mjs)
-# shows dataset 1 from info.json alone and from the .dzi alone, and every
-# tile of every level as it computes the URL is the stored tile.
+# has no descriptor; then in Chromium (tests/browser/iiif.test.mjs)
+# OpenSeadragon shows dataset 1 from info.json alone and from the .dzi
+# alone, Leaflet-IIIF (npm, tests/browser/leaflet) from info.json alone, a
+# private dataset with the owner's token in OpenSeadragon's ajaxHeaders
+# (and not without), and for each client every tile of every level at the
+# URL the client computes is the stored tile (dataset 6, 2000x1100, too).
+# Mirador is not driven: it is a React application without a prebuilt
+# bundle on npm (some 40 dependencies and React/MUI peers to bundle first);
+# it reads the same info.json as OpenSeadragon, which it embeds.
 # The same info.json and a tile through nginx's deploy snippet (cached).
 source "$(dirname "$0")/lib.sh"
 T0=$(date +%s)
@@ -32,6 +38,8 @@ fi
 
 DATA=$STATE/data
 make_fixture "$DATA"
+# dataset 6: larger, clipped at the right and bottom of every level
+"$MKSAMPLE" --out "$DATA" --id 6 --width 2000 --height 1100 --quiet
 # dataset 5: levels that are not DZI's (max_zoom one above the image's)
 "$MKSAMPLE" --out "$DATA" --id 5 --width 600 --height 400 --quiet
 sed -i 's/"max_zoom": 10/"max_zoom": 11/' "$DATA/metadata/datasets/5.json"
@@ -216,6 +224,34 @@ window.viewer = v;
 </script></body></html>
 HTML
 	pass "OpenSeadragon vendored next to a bare page given only a tile source URL"
+	# Leaflet + Leaflet-IIIF (npm, pinned in tests/browser/leaflet/package-lock.json)
+	LF=$IT_ROOT/tests/browser/leaflet
+	if [ -f "$LF/node_modules/leaflet-iiif/leaflet-iiif.js" ] ||
+		(cd "$LF" && timeout 120 npm ci --no-audit --no-fund --loglevel=error) > "$STATE/npm-leaflet.out" 2>&1; then
+		mkdir -p "$STATE/www/vendor/leaflet"
+		cp "$LF/node_modules/leaflet/dist/leaflet.js" "$LF/node_modules/leaflet/dist/leaflet.css" \
+			"$LF/node_modules/leaflet-iiif/leaflet-iiif.js" "$STATE/www/vendor/leaflet/"
+		cat > "$STATE/www/leaflet.html" <<'HTML'
+<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>IIIF in Leaflet-IIIF</title>
+<link rel="stylesheet" href="vendor/leaflet/leaflet.css"></head>
+<body style="margin:0"><div id="map" style="width:800px;height:600px;background:#000"></div>
+<script src="vendor/leaflet/leaflet.js"></script>
+<script src="vendor/leaflet/leaflet-iiif.js"></script>
+<script>
+window.loaded = []; window.failed = [];
+const src = new URLSearchParams(location.search).get('src');
+const map = L.map('map', { center: [0, 0], crs: L.CRS.Simple, zoom: 0, zoomAnimation: false, fadeAnimation: false });
+const layer = L.tileLayer.iiif(src).addTo(map);
+layer.on('tileload', (e) => window.loaded.push({ z: e.coords.z, x: e.coords.x, y: e.coords.y, url: e.tile.src }));
+layer.on('tileerror', (e) => window.failed.push({ url: e.tile.src }));
+window.map = map; window.layer = layer;
+</script></body></html>
+HTML
+		LEAFLET=1
+	else
+		echo "# Leaflet-IIIF part skipped: npm ci failed in tests/browser/leaflet ($(tail -1 "$STATE/npm-leaflet.out"))"
+	fi
 	summary=""
 	while IFS= read -r line; do
 		case "$line" in
@@ -224,7 +260,7 @@ HTML
 		*" passed, "*" failed") summary=$line ;;
 		*) echo "# $line" ;;
 		esac
-	done < <(IIIF_OWNER_TOKEN=$OWNER IIIF_CHROMIUM=$CHROMIUM IIIF_ARTIFACTS=$ARTIFACTS timeout -k 5 120 node "$IT_ROOT/tests/browser/iiif.test.mjs" "$ORIGIN" "$DATA" 10 2> "$STATE/node.err")
+	done < <(IIIF_MORE=6:11 IIIF_LEAFLET=${LEAFLET:-} IIIF_OWNER_TOKEN=$OWNER IIIF_CHROMIUM=$CHROMIUM IIIF_ARTIFACTS=$ARTIFACTS timeout -k 5 120 node "$IT_ROOT/tests/browser/iiif.test.mjs" "$ORIGIN" "$DATA" 10 2> "$STATE/node.err")
 	[ -n "$summary" ] || fail "the browser part ran to its end" "$(tail -5 "$STATE/node.err" | tr '\n' ' ')"
 else
 	fail "deploy/viewer/build.sh vendors OpenSeadragon" "$(tail -5 "$STATE/build.out")"
