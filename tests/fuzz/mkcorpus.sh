@@ -119,6 +119,13 @@ printf 'HEAD\n/api/tiles/1/10/1/1.webp\nOrigin: https://a.example\n' | seed api 
 printf 'GET\n/api/tiles/1/10/0/0.jpg\nIf-None-Match: W/"x", "y", *\n' | seed api conditional
 printf 'GET\n/api/tiles/2/10/0/0.jpg\nAuthorization: Bearer @7\n' | seed api private-owner
 printf 'GET\n/api/tiles/2/0/0/0.jpg?token=@5\n' | seed api private-stranger
+printf 'GET\n/iiif/3/1/0,0,256,256/256,256/0/default.jpg\n' | seed api iiif-tile
+printf 'GET\n/iiif/3/2/v/00000000/0,0,256,256/256,/0/default.png\nAuthorization: Bearer @7\n' | seed api iiif-private-old-version
+printf 'GET\n/iiif/3/1/info.json\n' | seed api iiif-info
+printf 'GET\n/iiif/3/1\n' | seed api iiif-base
+printf 'GET\n/iiif/3/1/full/max/90/gray.jpg\n' | seed api iiif-bad
+printf 'GET\n/api/tiles/1.dzi\n' | seed api dzi
+printf 'GET\n/api/tiles/1_files/10/0_0.jpg\n' | seed api dzi-tile
 printf 'GET\n/api/tiles/1/batch?tiles=10/0/0.jpg&tiles=10%%2F1%%2F0.png&tiles=9/0/0.jpg&tiles=10/0/0.jpg&prefetch=1\n' | seed api batch
 printf 'GET\n/api/tiles/2/batch?tiles=0/0/0.png&tiles=10/0/0.jpeg\nAuthorization: bearer @7\n' | seed api batch-private
 printf 'GET\n/api/tiles/1/cache-stats\n' | seed api stats
