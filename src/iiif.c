@@ -190,6 +190,9 @@ enum ap_err iiif_map(const struct dataset *d, const struct iiif_image *q, struct
 
 			if (!tile_at(d, q, rx, ry, rw, rh, s, loose))
 				continue;
+			/* 2^40 px at 16 px a tile is past what a tile key holds */
+			if (rx / t > TILE_COORD_MAX || ry / t > TILE_COORD_MAX)
+				return WHY("tile beyond the largest tile coordinate (%u)", TILE_COORD_MAX);
 			k->dataset = d->id;
 			k->z = (uint8_t)(d->max_zoom - s);
 			k->x = (uint32_t)(rx / t);

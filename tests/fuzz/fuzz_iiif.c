@@ -94,6 +94,7 @@ static int map(const struct dataset *d, const char *path, struct tilekey *k)
 		const struct iiif_image *q = &rt.iiif;
 
 		FUZZ_CHECK(k->z >= d->min_zoom && k->z <= d->max_zoom, "level %u outside", k->z);
+		FUZZ_CHECK(k->x <= TILE_COORD_MAX && k->y <= TILE_COORD_MAX, "coordinates %u,%u", k->x, k->y);
 		{
 			struct tilekey kk = *k;
 

@@ -431,6 +431,27 @@ static void info_json_is_level0(void **state)
 	json_object_put(o);
 }
 
+static void tile_coordinates_stay_in_range(void **state)
+{
+	/* 2^40 px, 16 px tiles: 2^36 columns at scale 1, more than a key holds */
+	struct dataset d = ds(1ull << 40, 1ull << 40, 16, 0);
+	struct tilekey k;
+	char path[160];
+
+	(void)state;
+	d.max_zoom = 30;
+	snprintf(path, sizeof(path), "/iiif/3/7/%llu,0,16,16/16,16/0/default.jpg",
+		 (unsigned long long)(1ull << 32) * 16);
+	assert_int_equal(map_path(&d, path, &k), 400);
+	snprintf(path, sizeof(path), "/iiif/3/7/%llu,0,16,16/16,16/0/default.jpg",
+		 (unsigned long long)TILE_COORD_MAX * 16);
+	assert_int_equal(map_path(&d, path, &k), 200);
+	assert_int_equal(k.x, TILE_COORD_MAX);
+	snprintf(path, sizeof(path), "/iiif/3/7/%llu,0,16,16/16,16/0/default.jpg",
+		 (unsigned long long)(TILE_COORD_MAX + 1ull) * 16);
+	assert_int_equal(map_path(&d, path, &k), 400);
+}
+
 static void accept_and_hosts(void **state)
 {
 	struct config c;
@@ -496,6 +517,7 @@ int main(void)
 		cmocka_unit_test(other_iiif_paths),
 		cmocka_unit_test(dzi_routes_and_levels),
 		cmocka_unit_test(info_json_is_level0),
+		cmocka_unit_test(tile_coordinates_stay_in_range),
 		cmocka_unit_test(accept_and_hosts),
 	};
 
