@@ -17,7 +17,9 @@
 #include "catalog.h"
 #include "clock.h"
 #include "control.h"
+#include "dzi.h"
 #include "edge.h"
+#include "iiif.h"
 #include "ev.h"
 #include "route.h"
 #include "store.h"
@@ -177,6 +179,10 @@ static void on_version(struct version_wait *w, void *ud)
 		finish(c, control_info(c->a, c->req, &c->ds, w->out, c->res));
 		return;
 	}
+	if (c->rt.kind == R_IIIF_INFO && (!c->rt.versioned || !strcmp(c->rt.version, w->out))) {
+		finish(c, iiif_info_answer(&c->a->cfg, c->req, &c->ds, w->out, c->res));
+		return;
+	}
 	if (strcmp(c->rt.version, w->out) != 0) {
 		finish(c, redirect(c, w->out));
 		return;
@@ -190,6 +196,29 @@ static void version_start(struct call *c)
 	c->vw.ud = c;
 	c->waiting = c->versioning = true;
 	version_get(c->a->versions, &c->ds, &c->vw);
+}
+
+/* An IIIF image request or a DZI tile URL: the stored tile it names. */
+static enum ap_err tile_named(struct call *c)
+{
+	char why[IIIF_WHY_MAX];
+
+	if (c->rt.via == VIA_IIIF && iiif_map(&c->ds, &c->rt.iiif, &c->rt.tile, why, sizeof(why)))
+		return request_fail(c->req, AP_ERR_BAD_REQUEST, "%s", why);
+	if (c->rt.via == VIA_DZI && !dzi_lines_up(&c->ds))
+		return request_fail(c->req, AP_ERR_NOT_FOUND, "dataset %u has no DZI levels (see "
+				    "%s/%u.dzi)", c->ds.id, API_PREFIX, c->ds.id);
+	return AP_OK;
+}
+
+/* /iiif/3/{id}: to its information document (IIIF 3.0 section 2.1) */
+static enum ap_err iiif_base(struct call *c)
+{
+	c->res->status = 303;
+	c->res->no_body = true;
+	response_header(c->res, "Location", "%s/info.json", c->req->path);
+	response_header(c->res, "Cache-Control", "no-store");
+	return AP_OK;
 }
 
 /* The dataset is known: access, readiness, then the endpoint. */
@@ -211,6 +240,8 @@ static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 	if (!e && d->status != DS_COMPLETED && kind != R_CLEAR && kind != R_STATS)
 		e = request_fail(c->req, AP_ERR_NOT_READY, "dataset %u is not ready (status: %s)",
 				 d->id, ds_status_name(d->status));
+	if (!e && kind == R_TILE)
+		e = tile_named(c);
 	if (e) {
 		finish(c, e);
 		return;
@@ -222,7 +253,10 @@ static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 		else
 			tile_start(c);
 		return;
-	case R_INFO: version_start(c); return;
+	case R_INFO:
+	case R_IIIF_INFO: version_start(c); return;
+	case R_DZI: finish(c, dzi_answer(&a->cfg, c->req, d, c->res)); return;
+	case R_IIIF_BASE: break;
 	case R_BATCH:
 		c->waiting = true;
 		batch_start(a, c->req, c->res, d, on_batch_done, c, &c->batch);
@@ -272,6 +306,10 @@ void api_start(struct call *c)
 	}
 	if (c->rt.kind == R_HEALTH) {
 		finish(c, control_health(a, c->res));
+		return;
+	}
+	if (c->rt.kind == R_IIIF_BASE) {
+		finish(c, iiif_base(c));
 		return;
 	}
 	c->cw.out = &c->ds;

@@ -87,6 +87,9 @@ static const struct opt opts[] = {
 	 "HS256 key of the AstroPixel backend's JWTs. Unset: private datasets are unreachable."},
 	{"CORS_ALLOW_ORIGIN", T_STR, O(cors_origin), "*", 0, 0, 0,
 	 "Access-Control-Allow-Origin value; empty disables CORS headers."},
+	{"IIIF_BASE_URL", T_STR, O(iiif_base_url), NULL, 0, 0, 0,
+	 "https://HOST[:PORT][/PATH] clients reach this server at, for the absolute ids of IIIF "
+	 "info.json. Unset: the request's Host header and scheme (set it behind a proxy or CDN)."},
 	{"PUBLIC_MAX_AGE", T_INT, O(public_max_age_s), "31536000", 0, 315360000, 0,
 	 "Cache-Control max-age of public (is_demo) tiles at their versioned URL (sent with public, "
 	 "immutable)."},
@@ -447,6 +450,7 @@ static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 	 * whatever USE_S3 says, so they are checked whatever it says too) */
 	strip_slashes(c->endpoint);
 	strip_slashes(c->public_url);
+	strip_slashes(c->iiif_base_url);
 	/* an empty value unsets a string; the level has no "unset" and takes its
 	 * default ("unset or empty = default", deploy/astropixel-tiles.env) */
 	if (!c->log_level && (e = set_default(c, O(log_level), why, whylen)))
@@ -458,6 +462,9 @@ static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 			   "http://HOST[:PORT]");
 	if (c->public_url && !is_http_url(c->public_url))
 		return say(why, whylen, "R2_PUBLIC_URL: must be https://HOST[:PORT][/PATH] or "
+			   "http://HOST[:PORT][/PATH]");
+	if (c->iiif_base_url && !is_http_url(c->iiif_base_url))
+		return say(why, whylen, "IIIF_BASE_URL: must be https://HOST[:PORT][/PATH] or "
 			   "http://HOST[:PORT][/PATH]");
 	if (c->use_s3 && (e = check_bucket(c, why, whylen)))
 		return e;

@@ -32,6 +32,7 @@ struct config {
 	/* access */
 	char *jwt_secret;
 	char *cors_origin;
+	char *iiif_base_url;	/* origin of IIIF ids (iiif.h); NULL: from the request */
 	long public_max_age_s, private_max_age_s, unversioned_max_age_s, stale_while_revalidate_s;
 	/* cache */
 	long cache_max_tiles, cache_max_mb;

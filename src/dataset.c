@@ -121,6 +121,16 @@ static bool parse_state(struct json_object *o, struct dataset *d, char *why, siz
 		}
 		snprintf(d->updated_at, sizeof(d->updated_at), "%s", json_object_get_string(v));
 	}
+	/* the format the tiles were written in: a hint (a tile may still be
+	 * stored in another one), unknown values are ignored */
+	d->format = -1;
+	if (json_object_object_get_ex(o, "format", &v) && json_object_is_type(v, json_type_string)) {
+		enum tile_fmt f;
+
+		s = json_object_get_string(v);
+		if (!tk_parse_ext(s, strlen(s), &f))
+			d->format = (int8_t)f;
+	}
 	return true;
 }
 

@@ -37,6 +37,7 @@ struct dataset {
 	uint64_t width, height;
 	enum ds_status status;
 	char updated_at[UPDATED_AT_MAX + 1];	/* as written; "" if absent */
+	int8_t format;		/* enum tile_fmt of "format" (a hint), -1 if absent */
 };
 
 /* Parses and validates metadata JSON; why gets a reason on failure. */

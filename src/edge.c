@@ -2,9 +2,11 @@
  * edge.c - Cache-Control for every cacheable answer; see edge.h.
  */
 #include <string.h>
+#include <openssl/evp.h>
 #include "edge.h"
 #include "config.h"
 #include "dataset.h"
+#include "hex.h"
 #include "request.h"
 #include "response.h"
 
@@ -77,4 +79,33 @@ bool edge_etag_matches(const char *inm, const char *etag)
 			p++;
 	}
 	return false;
+}
+
+enum ap_err edge_document(const struct config *c, const struct dataset *d, const struct request *r,
+			  enum edge_kind k, const char *type, const char *text, struct response *res)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char etag[2 * 16 + 3];
+	struct buf b;
+	enum ap_err e;
+
+	if (!EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL))
+		return AP_ERR_INTERNAL;
+	etag[0] = '"';
+	hex_encode(md, 16, etag + 1);
+	memcpy(etag + 33, "\"", 2);
+	buf_init(&b, RESP_JSON_MAX);
+	if ((e = buf_adds(&b, text))) {
+		buf_free(&b);
+		return e;
+	}
+	response_text(res, 200, type, &b);
+	response_header(res, "ETag", "%s", etag);
+	edge_cache_control(c, d, r, k, res);
+	if (r->if_none_match && edge_etag_matches(r->if_none_match, etag)) {
+		res->status = 304;
+		res->no_body = true;
+	}
+	return AP_OK;
 }

@@ -18,6 +18,7 @@
 #define AP_EDGE_H
 
 #include <stdbool.h>
+#include "error.h"
 
 struct config;
 struct dataset;
@@ -32,6 +33,12 @@ enum edge_kind { EDGE_CURRENT, EDGE_REDIRECT, EDGE_UNVERSIONED, EDGE_INFO, EDGE_
 
 void edge_cache_control(const struct config *c, const struct dataset *d, const struct request *r,
 			enum edge_kind k, struct response *res);
+/* A small document of a dataset (info, IIIF info.json, DZI): text as the
+ * body of that type, a strong ETag of its bytes, the Cache-Control of k,
+ * and 304 when If-None-Match names it. */
+enum ap_err edge_document(const struct config *c, const struct dataset *d, const struct request *r,
+			  enum edge_kind k, const char *type, const char *text, struct response *res)
+	AP_WARN_UNUSED;
 /* If-None-Match (a list, "*", weak or strong) against a strong ETag. */
 bool edge_etag_matches(const char *if_none_match, const char *etag);
 

@@ -46,6 +46,7 @@ const char *ap_status_reason(int status)
 	case 200: return "OK";
 	case 202: return "Accepted";
 	case 204: return "No Content";
+	case 303: return "See Other";
 	case 304: return "Not Modified";
 	case 307: return "Temporary Redirect";
 	case 400: return "Bad Request";

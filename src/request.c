@@ -28,6 +28,30 @@ static const char *header(struct request *r, param_fn get, void *ud, const char 
 	return v;
 }
 
+/* The web server's word on the scheme (lighttpd and Apache set HTTPS=on,
+ * nginx's fastcgi_params HTTPS and REQUEST_SCHEME). */
+static bool is_https(param_fn get, void *ud)
+{
+	const char *https = get("HTTPS", ud), *scheme = get("REQUEST_SCHEME", ud);
+
+	return (https && (!strcasecmp(https, "on") || !strcmp(https, "1"))) ||
+	       (scheme && !strcasecmp(scheme, "https"));
+}
+
+static unsigned port_of(const char *v)
+{
+	unsigned p = 0;
+
+	if (!v || !*v || strlen(v) > 5)
+		return 0;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return 0;
+		p = p * 10 + (unsigned)(*v - '0');
+	}
+	return p <= 65535 ? p : 0;
+}
+
 enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 {
 	const char *m, *uri, *q, *cl;
@@ -67,6 +91,9 @@ enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 	r->if_none_match = header(r, get, ud, "HTTP_IF_NONE_MATCH", &e);
 	r->origin = header(r, get, ud, "HTTP_ORIGIN", &e);
 	r->accept = header(r, get, ud, "HTTP_ACCEPT", &e);
+	r->host = header(r, get, ud, "HTTP_HOST", &e);
+	r->https = is_https(get, ud);
+	r->server_port = port_of(get("SERVER_PORT", ud));
 	if (e)
 		return e;
 	cl = get("CONTENT_LENGTH", ud);

@@ -44,6 +44,9 @@ struct request {
 	const char *if_none_match;
 	const char *origin;
 	const char *accept;		/* NULL if absent */
+	const char *host;		/* Host header, NULL if absent */
+	bool https;			/* HTTPS=on or REQUEST_SCHEME=https */
+	unsigned server_port;		/* SERVER_PORT, 0 if absent or not a port */
 	long content_length;
 	/* filled while handling */
 	char detail[REQ_DETAIL_MAX];	/* error detail for the JSON body */

@@ -52,15 +52,20 @@ overflow:
 	res->headers_overflow = true;
 }
 
-void response_json(struct response *res, int status, struct buf *json)
+void response_text(struct response *res, int status, const char *type, struct buf *text)
 {
 	buf_free(&res->owned);
-	res->owned = *json;
-	buf_init(json, json->max);
+	res->owned = *text;
+	buf_init(text, text->max);
 	res->status = status;
 	res->body = res->owned.data;
 	res->body_len = res->owned.len;
-	response_header(res, "Content-Type", "application/json");
+	response_header(res, "Content-Type", "%s", type);
+}
+
+void response_json(struct response *res, int status, struct buf *json)
+{
+	response_text(res, status, "application/json", json);
 }
 
 enum ap_err response_json_object(struct response *res, int status, struct json_object *o)

@@ -38,6 +38,8 @@ struct response {
 void response_init(struct response *res);
 void response_free(struct response *res);
 void response_header(struct response *res, const char *name, const char *fmt, ...) AP_PRINTF(3, 4);
+/* Takes the text in text (the buffer becomes the body) of that type. */
+void response_text(struct response *res, int status, const char *type, struct buf *text);
 /* Takes the JSON text in json (the buffer becomes the body). */
 void response_json(struct response *res, int status, struct buf *json);
 struct json_object;

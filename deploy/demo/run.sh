@@ -95,6 +95,8 @@ shared tier: Redis on $DEMO/redis/redis.sock (health says "l2": "ok")}
   a tile          $B/api/tiles/1/0/0/0.jpg
   a deeper tile   $B/api/tiles/1/12/10/5.jpg
   batch           $B/api/tiles/1/batch?tiles=12/10/5.jpg&tiles=12/11/5.jpg&tiles=13/20/10.jpg
+  IIIF info.json  $B/iiif/3/1/info.json   (any IIIF viewer: Mirador, OpenSeadragon, ...)
+  Deep Zoom       $B/api/tiles/1.dzi
   cache stats     $B/api/tiles/1/cache-stats
   health          $B/api/tiles/health
   private (401)   $B/api/tiles/2/0/0/0.jpg

@@ -30,6 +30,22 @@ printf '0/1073741824/0.jpg' | seed tilekey x-too-large
 printf '4294967295' | seed tilekey uint-max
 printf '0/0/0.JPG' | seed tilekey upper-ext
 
+# ---- iiif: 14 bytes of geometry (width, height: 5 bytes each LE, minus 1;
+# tile size: 2 bytes LE minus 16; max_zoom; min_zoom), then a path tail.
+# 600x400, 256 px tiles, zoom 0..10 (and odd: the info.json checks too)
+G600='\x57\x02\x00\x00\x00\x8f\x01\x00\x00\x00\xf0\x00\x0a\x00'
+G601='\x58\x02\x00\x00\x00\x90\x01\x00\x00\x00\xf0\x00\x0a\x00'
+printf "${G600}512,256,88,144/88,144/0/default.jpg" | seed iiif corner
+printf "${G601}full/151,101/0/default.png" | seed iiif full-level
+printf "${G600}0,0,512,400/256,/0/default.webp" | seed iiif scale2-w
+printf "${G600}512,0,88,400/,200/0/default.jpg" | seed iiif scale2-h
+printf "${G601}0,0,256,256/max/0/default.jpg" | seed iiif max
+printf "${G600}full/max/90/gray.tif" | seed iiif refused
+printf "${G600}pct:1,2,3,4/!10,10/0/default.jpg" | seed iiif pct
+printf '\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x1e\x00full/1,1/0/default.jpg' | seed iiif largest
+printf "${G600}info.json" | seed iiif info
+printf "${G600}[::1]:8443" | seed iiif host
+
 # ---- decimal: 8 bytes of bound (little endian), then the text
 printf '\x7f\x00\x00\x00\x00\x00\x00\x00127' | seed decimal char-max
 printf '\xff\xff\xff\xff\xff\xff\xff\xff18446744073709551615' | seed decimal u64-max
@@ -103,6 +119,13 @@ printf 'HEAD\n/api/tiles/1/10/1/1.webp\nOrigin: https://a.example\n' | seed api 
 printf 'GET\n/api/tiles/1/10/0/0.jpg\nIf-None-Match: W/"x", "y", *\n' | seed api conditional
 printf 'GET\n/api/tiles/2/10/0/0.jpg\nAuthorization: Bearer @7\n' | seed api private-owner
 printf 'GET\n/api/tiles/2/0/0/0.jpg?token=@5\n' | seed api private-stranger
+printf 'GET\n/iiif/3/1/0,0,256,256/256,256/0/default.jpg\n' | seed api iiif-tile
+printf 'GET\n/iiif/3/2/v/00000000/0,0,256,256/256,/0/default.png\nAuthorization: Bearer @7\n' | seed api iiif-private-old-version
+printf 'GET\n/iiif/3/1/info.json\n' | seed api iiif-info
+printf 'GET\n/iiif/3/1\n' | seed api iiif-base
+printf 'GET\n/iiif/3/1/full/max/90/gray.jpg\n' | seed api iiif-bad
+printf 'GET\n/api/tiles/1.dzi\n' | seed api dzi
+printf 'GET\n/api/tiles/1_files/10/0_0.jpg\n' | seed api dzi-tile
 printf 'GET\n/api/tiles/1/batch?tiles=10/0/0.jpg&tiles=10%%2F1%%2F0.png&tiles=9/0/0.jpg&tiles=10/0/0.jpg&prefetch=1\n' | seed api batch
 printf 'GET\n/api/tiles/2/batch?tiles=0/0/0.png&tiles=10/0/0.jpeg\nAuthorization: bearer @7\n' | seed api batch-private
 printf 'GET\n/api/tiles/1/cache-stats\n' | seed api stats

@@ -17,7 +17,7 @@ done
 expect "the sample has 2 739 tiles" "$(find "$DEMO_DIR/data/tiles/1" -name '*.jpg' | wc -l)" 2739
 req GET "http://127.0.0.1:$PORT/"
 expect "the viewer is the home page" "$STATUS/$(header Content-Type)" "200/text/html"
-for u in $(grep -oE "http://127.0.0.1:$PORT/api/tiles/[^ ]+" "$STATE/demo.out" | sort -u); do
+for u in $(grep -oE "http://127.0.0.1:$PORT/(api/tiles|iiif/3)/[^ ]+" "$STATE/demo.out" | sort -u); do
 	req GET "$u"
 	case "$u" in
 	*/2/0/0/0.jpg) expect "printed URL answers 401 as it says: ${u#*/api/tiles/}" "$STATUS" 401 ;;

@@ -7,8 +7,10 @@
 # server is configured with the tree of lib.sh's make_fixture (FIXTURE_DIR,
 # default $DATA) and SECRET_KEY=SECRET, and serves it with a pool of two or
 # more processes. Covers SPEC 3.1-3.5 and 4 end to end: single tile, 304,
-# HEAD, a private tile with a Bearer token and with ?token=, batch, stats,
-# prefetch, and an owner's cache clear observed from more than one process.
+# HEAD, IIIF info.json and a tile under /iiif/3 (the web server's second
+# location) and the DZI descriptor, a private tile with a Bearer token and
+# with ?token=, batch, stats, prefetch, and an owner's cache clear observed
+# from more than one process.
 
 # Tiles of private dataset 2 (owner 7) used to observe the cache clear: ten
 # distinct tiles, so that ten requests after the clear can each be a miss.
@@ -76,6 +78,19 @@ run_smoke() {
 	expect "smoke: HEAD is 200" "$STATUS" 200
 	expect "smoke: HEAD has GET's Content-Length" "$(header Content-Length)" "$(stat -c %s "$f")"
 	expect "smoke: HEAD has no body" "$(stat -c %s "$BODY")" 0
+
+	# ---- IIIF and DZI through the same server (docs/api.md "IIIF", "DZI") -----
+	local iiif=${base%/api/tiles}/iiif/3 id
+	req GET "$iiif/1/info.json"
+	id=$(json j.id)
+	expect "smoke: IIIF info.json reaches the responder (200, level0)" "$STATUS $(json j.profile)" "200 level0"
+	expect_match "smoke: IIIF id is the absolute, versioned base URI of this server" "$id" "^${iiif}/1/v/[0-9a-f]+$"
+	req GET "$id/512,256,88,144/88,144/0/default.jpg"
+	expect "smoke: an IIIF tile under the id is the stored 10/2/1" "$STATUS/$(cmp -s "$BODY" "$d/tiles/1/10/2/1.jpg" && echo same)" "200/same"
+	req GET "$iiif/2/info.json" -H "Authorization: Bearer $owner"
+	expect "smoke: private IIIF info.json with the owner's Authorization: Bearer (200)" "$STATUS" 200
+	req GET "$base/1.dzi"
+	expect "smoke: DZI descriptor (200 application/xml)" "$STATUS $(header Content-Type)" "200 application/xml"
 
 	# ---- private tile: Authorization header and ?token= (SPEC 4) ------------
 	f=$d/tiles/2/10/0/0.png
