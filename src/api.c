@@ -19,6 +19,7 @@
 #include "control.h"
 #include "edge.h"
 #include "ev.h"
+#include "observe.h"
 #include "route.h"
 #include "store.h"
 #include "tilekey.h"
@@ -35,7 +36,7 @@ void api_cors(const struct app *a, struct response *res)
 	if (!o || !*o)
 		return;
 	response_header(res, "Access-Control-Allow-Origin", "%s", o);
-	response_header(res, "Access-Control-Expose-Headers", "ETag, X-Tile-Source, Content-Length");
+	response_header(res, "Access-Control-Expose-Headers", "ETag, X-Tile-Source, X-Request-Id, Content-Length");
 	if (strcmp(o, "*") != 0)
 		response_header(res, "Vary", "Origin");
 }
@@ -233,7 +234,7 @@ static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 		control_clear_start(&c->clear, a, d, c->res);
 		return;
 	case R_PREFETCH: finish(c, control_prefetch(a, c->req, d, c->res)); return;
-	case R_HEALTH: break;
+	case R_HEALTH: case R_METRICS: break;
 	}
 	finish(c, AP_ERR_INTERNAL);
 }
@@ -262,6 +263,7 @@ void api_start(struct call *c)
 	cache_sync(a->cache);
 	api_cors(a, c->res);
 	e = route_match(c->req, &c->rt);
+	c->routed = !e || e == AP_ERR_METHOD;
 	if (e || c->req->method == M_OPTIONS) {
 		if (!e)
 			preflight(c);
@@ -270,6 +272,10 @@ void api_start(struct call *c)
 	}
 	if (c->rt.kind == R_HEALTH) {
 		finish(c, control_health(a, c->res));
+		return;
+	}
+	if (c->rt.kind == R_METRICS) {
+		finish(c, obs_metrics(a, c->req, c->res));
 		return;
 	}
 	c->cw.out = &c->ds;

@@ -65,6 +65,7 @@ enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 		r->authorization = header(r, get, ud, "REDIRECT_HTTP_AUTHORIZATION", &e);
 	r->if_none_match = header(r, get, ud, "HTTP_IF_NONE_MATCH", &e);
 	r->origin = header(r, get, ud, "HTTP_ORIGIN", &e);
+	r->remote_addr = get("REMOTE_ADDR", ud);
 	if (e)
 		return e;
 	cl = get("CONTENT_LENGTH", ud);

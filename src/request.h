@@ -43,6 +43,7 @@ struct request {
 	const char *authorization;	/* NULL if absent */
 	const char *if_none_match;
 	const char *origin;
+	const char *remote_addr;	/* REMOTE_ADDR, NULL if absent (metrics access) */
 	long content_length;
 	/* filled while handling */
 	char detail[REQ_DETAIL_MAX];	/* error detail for the JSON body */

@@ -20,7 +20,7 @@
 
 #define ROUTE_VERSION_MAX 16	/* hex digits of a version in a URL (version.h) */
 
-enum route_kind { R_HEALTH, R_TILE, R_BATCH, R_STATS, R_CLEAR, R_PREFETCH, R_INFO };
+enum route_kind { R_HEALTH, R_TILE, R_BATCH, R_STATS, R_CLEAR, R_PREFETCH, R_INFO, R_METRICS };
 
 struct route {
 	enum route_kind kind;
