@@ -120,7 +120,8 @@ static enum ap_err open_observability(struct app *a, char *why, size_t whylen)
 		return e;
 	if (a->cfg.access_log && (e = accesslog_open(a->cfg.access_log, &a->alog, why, whylen)))
 		return e;
-	open_metrics(a);
+	if (a->cfg.metrics)
+		open_metrics(a);
 	return AP_OK;
 }
 

@@ -135,6 +135,9 @@ static const struct opt opts[] = {
 	 "Prefetch queue bound in tiles (0 disables prefetch)."},
 	{"PREFETCH_PARALLEL", T_INT, O(prefetch_parallel), "16", 1, 256, 0,
 	 "Background prefetch transfers in flight at most."},
+	{"METRICS", T_BOOL, O(metrics), "true", 0, 0, 0,
+	 "Count into the pool's metrics and answer GET /api/tiles/metrics (false: nothing is "
+	 "counted, no shared file, the endpoint is 404)."},
 	{"METRICS_ALLOW", T_STR, O(metrics_allow), CIDR_DEFAULT, 0, 0, 0,
 	 "Clients (REMOTE_ADDR) that may read GET /api/tiles/metrics: addresses and CIDRs, "
 	 "comma-separated, IPv4 and IPv6. Empty: none (only METRICS_TOKEN then). Others get 403."},

@@ -46,6 +46,7 @@ struct config {
 	long batch_max_tiles, batch_timeout_ms;
 	long prefetch_queue_max, prefetch_parallel;
 	/* observability */
+	bool metrics;
 	char *metrics_allow, *metrics_token, *access_log;
 	/* process */
 	char *log_level;

@@ -159,6 +159,8 @@ enum ap_err obs_metrics(struct app *a, struct request *req, struct response *res
 	struct buf b;
 	enum ap_err e;
 
+	if (!a->metrics)
+		return request_fail(req, AP_ERR_NOT_FOUND, "metrics are off (METRICS=false)");
 	if (!cidr_match(&a->metrics_allow, req->remote_addr) && !token_ok(a, req->authorization))
 		return request_fail(req, AP_ERR_FORBIDDEN, "the metrics are not open to this client "
 				    "(METRICS_ALLOW, METRICS_TOKEN)");

@@ -2,14 +2,14 @@
 # Runs every benchmark (figures, not tests) on the optimised build and prints
 # their reports. Needs the packages of tests/scripts/install-deps.sh and a
 # built tree (tests/run.sh builds _build/plain).
-#   tests/bench/run.sh [cache|http|miss|batch|front|l2|edge|sync|webp|sync_webp ...]
+#   tests/bench/run.sh [cache|http|miss|batch|front|l2|edge|access|sync|webp|sync_webp ...]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PLAIN=${PLAIN_BUILD_DIR:-$ROOT/_build/plain}
 make -s -C "$PLAIN" all >/dev/null && make -s -C "$PLAIN" check TESTS= >/dev/null ||
 	{ echo "bench: build $PLAIN first (tests/run.sh does)"; exit 1; }
 which=("$@")
-[ ${#which[@]} -gt 0 ] || which=(cache http miss batch front l2 edge sync webp sync_webp)
+[ ${#which[@]} -gt 0 ] || which=(cache http miss batch front l2 edge access sync webp sync_webp)
 for b in "${which[@]}"; do
 	echo "=== $b"
 	case $b in
