@@ -2,6 +2,7 @@
  * observe.c - counting requests, the access log, mirroring the modules'
  * counters, and the metrics endpoint; see observe.h.
  */
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
@@ -20,6 +21,7 @@
 #include "store.h"
 
 #define OBS_SYNC_INTERVAL_MS 1000
+#define OBS_LOG_INTERVAL_MS 10000	/* access log failures logged at most this often */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 _Static_assert((int)SRC_MEMORY == (int)MET_SRC_MEMORY && (int)SRC_REDIS == (int)MET_SRC_REDIS &&
@@ -30,6 +32,18 @@ void obs_begin(struct obs_req *o, const char *x_request_id)
 {
 	o->start_us = clock_us();
 	request_id_make(x_request_id, o->id);
+}
+
+/* A full disk must not flood the error log as well. */
+static void log_lost_lines(void)
+{
+	static long long last_ms;
+	long long now = clock_ms();
+
+	if (last_ms && now - last_ms < OBS_LOG_INTERVAL_MS)
+		return;
+	last_ms = now;
+	log_error("ACCESS_LOG: lines could not be written (and are lost): %s", strerror(errno));
 }
 
 static enum met_endpoint endpoint_of(enum route_kind k)
@@ -74,9 +88,15 @@ void obs_end(struct app *a, const struct obs_req *o, const struct call *call, bo
 			.request_id = o->id,
 		};
 
-		if (accesslog_write(a->alog, &e))
-			log_error("ACCESS_LOG: a line could not be written");
+		if (accesslog_queue(a->alog, &e))
+			log_lost_lines();
 	}
+}
+
+void obs_flush(struct app *a)
+{
+	if (a->alog && accesslog_flush(a->alog))
+		log_lost_lines();
 }
 
 /* ---- the modules' own counters and the gauges ---------------------------------- */

@@ -7,7 +7,10 @@
  * The front calls obs_begin() when a request's parameters are complete and
  * obs_end() once its response is ready, before its first byte goes out, so
  * a client that has its answer finds it counted. Per request that costs a
- * few relaxed atomic adds, one clock read, and with ACCESS_LOG one write().
+ * few relaxed atomic adds, one clock read, and with ACCESS_LOG a line
+ * queued: the front flushes the queue once per turn of its loop
+ * (obs_flush), so one write() carries the lines of every request answered
+ * in that turn, and a line is out before the process waits again.
  * A request the web server aborts before its answer is neither counted nor
  * logged (nothing was answered).
  *
@@ -46,6 +49,8 @@ void obs_begin(struct obs_req *o, const char *x_request_id);
  * call->rt is read only when routed is true (route_match succeeded). */
 void obs_end(struct app *a, const struct obs_req *o, const struct call *call, bool routed,
 	     struct response *res);
+/* Writes the access log lines of this turn of the loop (one write()). */
+void obs_flush(struct app *a);
 /* Mirrors the modules' counters and this process's gauges into its slot. */
 void obs_sync(struct app *a);
 /* obs_sync() if the last one is a second old (cheap otherwise). */

@@ -224,6 +224,7 @@ static void loop(struct front *f)
 			log_error("event loop: %s", strerror(errno));
 			break;
 		}
+		obs_flush(f->a);
 		obs_tick(f->a);
 		idle_work(f->a);
 	}
