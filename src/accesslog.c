@@ -165,14 +165,18 @@ static const char *or_dash(const char *s)
 /* "2026-11-24T09:26:14.123Z PID ID " into out; its length. */
 static size_t format_head(const struct accesslog_entry *e, char *out, size_t cap)
 {
+	static time_t when_sec = -1;	/* the second when[] shows: made once a second */
+	static char when[32];
 	struct timespec ts;
 	struct tm tm;
-	char when[32];
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ts.tv_sec != when_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		when_sec = ts.tv_sec;
+	}
 	n = snprintf(out, cap, "%s.%03ldZ %ld %.*s ", when, ts.tv_nsec / 1000000, (long)getpid(),
 		     REQUEST_ID_MAX, id_sane(e->request_id) ? e->request_id : "-");
 	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;

@@ -21,9 +21,9 @@
  * lines, at most ACCESSLOG_LINE_MAX bytes (PIPE_BUF, so that holds for a
  * pipe too). accesslog_write() writes one line at once; accesslog_queue()
  * gathers lines and accesslog_flush() writes them together (the server
- * flushes once per turn of its loop, before it waits: under load one
- * write() carries the lines of many requests, which on a journalled file
- * system is most of the access log's cost).
+ * flushes when the queue is full or its oldest line half a second old,
+ * observe.h: one write() per ~40 lines under load, which on a journalled
+ * file system is most of the access log's cost).
  * Log rotation: after the file was renamed, accesslog_request_reopen()
  * (async-signal-safe: a SIGHUP handler may call it) makes the next write of
  * every log of the process reopen the path first; if that fails, the old

@@ -22,6 +22,12 @@
 
 #define OBS_SYNC_INTERVAL_MS 1000
 #define OBS_LOG_INTERVAL_MS 10000	/* access log failures logged at most this often */
+/* Queued access log lines are written once the oldest is this old (or the
+ * queue is full, ACCESSLOG_LINE_MAX bytes): like nginx's access_log
+ * buffer= flush=, one write() per ~4 KB under load instead of one a line. */
+#define OBS_LOG_FLUSH_MS 500
+
+static long long queued_since_ms;	/* the oldest line not flushed yet; 0: none */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 _Static_assert((int)SRC_MEMORY == (int)MET_SRC_MEMORY && (int)SRC_REDIS == (int)MET_SRC_REDIS &&
@@ -90,12 +96,17 @@ void obs_end(struct app *a, const struct obs_req *o, const struct call *call, bo
 
 		if (accesslog_queue(a->alog, &e))
 			log_lost_lines();
+		if (!queued_since_ms)
+			queued_since_ms = clock_ms();
 	}
 }
 
 void obs_flush(struct app *a)
 {
-	if (a->alog && accesslog_flush(a->alog))
+	if (!a->alog || !queued_since_ms || clock_ms() - queued_since_ms < OBS_LOG_FLUSH_MS)
+		return;
+	queued_since_ms = 0;
+	if (accesslog_flush(a->alog))
 		log_lost_lines();
 }
 

@@ -8,9 +8,11 @@
  * obs_end() once its response is ready, before its first byte goes out, so
  * a client that has its answer finds it counted. Per request that costs a
  * few relaxed atomic adds, one clock read, and with ACCESS_LOG a line
- * queued: the front flushes the queue once per turn of its loop
- * (obs_flush), so one write() carries the lines of every request answered
- * in that turn, and a line is out before the process waits again.
+ * queued: the queue is written in one write() when it holds 4 KB, or when
+ * the front's loop (obs_flush, every turn and at least once a second) finds
+ * its oldest line half a second old, and at exit. So under load one
+ * write() carries ~40 lines; a line reaches the file within about a second
+ * and a half; a process killed with SIGKILL loses what it had queued.
  * A request the web server aborts before its answer is neither counted nor
  * logged (nothing was answered).
  *
@@ -49,7 +51,7 @@ void obs_begin(struct obs_req *o, const char *x_request_id);
  * call->rt is read only when routed is true (route_match succeeded). */
 void obs_end(struct app *a, const struct obs_req *o, const struct call *call, bool routed,
 	     struct response *res);
-/* Writes the access log lines of this turn of the loop (one write()). */
+/* Writes the queued access log lines if the oldest is due (see above). */
 void obs_flush(struct app *a);
 /* Mirrors the modules' counters and this process's gauges into its slot. */
 void obs_sync(struct app *a);

@@ -55,6 +55,16 @@ series() { awk -v s="$2" '$1 == s { print $2 }' "$1"; }
 scrape() { curl -s --max-time 5 -o "$1" "$BASE/metrics"; }
 tile_total() { scrape "$STATE/m.prom"; series "$STATE/m.prom" 'astropixel_requests_total{endpoint="tile",code="2xx"}'; }
 responders() { pgrep -P "$LPID" -f -- "$BIN" | sort -n; }
+# log_has N ERE: until the access log has N lines matching (lines are
+# written within ~1.5 s, operations.md); bounded, 4 s
+log_has() {
+	local i
+	for i in $(seq 1 40); do
+		[ "$(grep -Ec -- "$2" "$STATE/access.log" 2>/dev/null)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # ---- 1. the exposition ----------------------------------------------------------
 req GET "$BASE/metrics"
@@ -128,6 +138,7 @@ codes=$(xargs -P 8 -n 1 curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 <
 expect "the $N tile requests are 200" "$codes" "200x$N"
 after=$(tile_total)
 expect "the pool's tile request counter rose by exactly $N" "$((after - before))" "$N"
+log_has "$N" ' GET /api/tiles/1/10/' || fail "the access log has the $N lines" "$(grep -c ' GET /api/tiles/1/10/' "$STATE/access.log")"
 pids=$(awk '$5 ~ /^\/api\/tiles\/1\/10\// { print $2 }' "$STATE/access.log" | sort -u | wc -l)
 [ "$pids" -ge 2 ] && pass "the requests were answered by $pids different processes" ||
 	fail "the requests were spread over the processes" "only $pids process answered them"
@@ -211,6 +222,7 @@ expect "a sane X-Request-Id is echoed" "$(header X-Request-Id)" it-req.42_a
 req GET "$BASE/1/10/0/0.jpg"
 ID=$(header X-Request-Id)
 expect_match "without one, an id is made (16 hex digits)" "$ID" '^[0-9a-f]{16}$'
+log_has 1 " $ID "
 line=$(grep -F " $ID " "$STATE/access.log" | head -1)
 expect_match "the access log line carries it, with status, bytes and source" "$line" \
 	"^[0-9T:.-]+Z [0-9]+ $ID GET /api/tiles/1/10/0/0.jpg 200 [0-9]+ (memory-cache|local) [0-9.]+$"
@@ -221,6 +233,8 @@ expect_match "an error answer has an id too" "$STATUS/$(header X-Request-Id)" '^
 req GET "$BASE/2/10/0/0.png?token=$JWT"
 expect "a private tile with ?token= is 200" "$STATUS" 200
 req GET "$BASE/metrics" -H "Authorization: Bearer $MTOKEN"
+log_has 1 'GET /api/tiles/metrics .* 200 '
+log_has 1 'GET /api/tiles/2/10/0/0.png'
 grep -q 'GET /api/tiles/2/10/0/0.png?token=\*\*\* 200 ' "$STATE/access.log" &&
 	pass "the query token is masked in the access log" ||
 	fail "the query token is masked in the access log" "$(grep '/2/10/0/0.png' "$STATE/access.log" | head -1)"
@@ -235,6 +249,7 @@ mv "$STATE/access.log" "$STATE/access.log.1"
 for p in $(responders); do kill -HUP "$p"; done
 sleep 0.2
 for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null --max-time 5 "$BASE/health"; done
+log_has 1 'GET /api/tiles/health '
 [ -s "$STATE/access.log" ] && pass "after a rename and SIGHUP the responders write a new access log" ||
 	fail "SIGHUP reopens the access log" "no new file"
 expect "the responders survived SIGHUP" "$(responders | wc -l)" 4
