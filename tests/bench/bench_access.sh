@@ -76,3 +76,6 @@ echo "cache hit, metrics + access log on:  $on req/s (median); $lines access log
 for p in off met on; do echo "responder CPU per request, $p: $(median < "$STATE/cpu.$p") us (median)"; done
 awk -v a="$met" -v b="$off" 'BEGIN { printf "ratio metrics/off: %.3f\n", a / b }'
 awk -v a="$on" -v b="$off" 'BEGIN { printf "ratio on/off: %.3f (goal >= 0.97)\n", a / b }'
+echo "ratio on/off of the rounds (measured next to each other): median $(awk '{ printf "%.3f\n", $3 / $1 }' "$STATE/rounds" | median)"
+awk -v a="$(median < "$STATE/cpu.off")" -v b="$(median < "$STATE/cpu.on")" \
+	'BEGIN { printf "responder CPU per request off/on: %.3f (what the throughput ratio would be if the responders were the bottleneck)\n", a / b }'
