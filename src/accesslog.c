@@ -31,6 +31,8 @@ struct accesslog {
 	int fd;
 	char *path;
 	int seen;		/* reopen_generation when this fd was opened */
+	char queued[ACCESSLOG_LINE_MAX];	/* whole lines not yet written */
+	size_t nqueued;
 };
 
 /* Bumped by accesslog_request_reopen (maybe in a signal handler). */
@@ -163,14 +165,18 @@ static const char *or_dash(const char *s)
 /* "2026-11-24T09:26:14.123Z PID ID " into out; its length. */
 static size_t format_head(const struct accesslog_entry *e, char *out, size_t cap)
 {
+	static time_t when_sec = -1;	/* the second when[] shows: made once a second */
+	static char when[32];
 	struct timespec ts;
 	struct tm tm;
-	char when[32];
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (ts.tv_sec != when_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		when_sec = ts.tv_sec;
+	}
 	n = snprintf(out, cap, "%s.%03ldZ %ld %.*s ", when, ts.tv_nsec / 1000000, (long)getpid(),
 		     REQUEST_ID_MAX, id_sane(e->request_id) ? e->request_id : "-");
 	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
@@ -262,6 +268,8 @@ void accesslog_close(struct accesslog *l)
 {
 	if (!l)
 		return;
+	if (accesslog_flush(l))
+		log_error("ACCESS_LOG: the last lines could not be written");
 	close(l->fd);
 	free(l->path);
 	free(l);
@@ -286,21 +294,55 @@ static void reopen(struct accesslog *l, int gen)
 	l->fd = fd;
 }
 
-enum ap_err accesslog_write(struct accesslog *l, const struct accesslog_entry *e)
+/* One write() of whole lines, into the file the path names now. */
+static enum ap_err write_lines(struct accesslog *l, const char *p, size_t n)
 {
-	char line[ACCESSLOG_LINE_MAX + 1];
 	int gen = __atomic_load_n(&reopen_generation, __ATOMIC_SEQ_CST);
-	size_t n;
 	ssize_t w;
 
 	if (gen != l->seen)
 		reopen(l, gen);
-	n = accesslog_format(e, line);
-	line[n++] = '\n';
 	do
-		w = write(l->fd, line, n);
+		w = write(l->fd, p, n);
 	while (w < 0 && errno == EINTR);	/* nothing was written: safe to retry */
 	return w == (ssize_t)n ? AP_OK : AP_ERR_IO;
+}
+
+enum ap_err accesslog_write(struct accesslog *l, const struct accesslog_entry *e)
+{
+	char line[ACCESSLOG_LINE_MAX + 1];
+	size_t n;
+	enum ap_err qe = accesslog_flush(l);	/* keeps the lines in order */
+
+	n = accesslog_format(e, line);
+	line[n++] = '\n';
+	return write_lines(l, line, n) ? AP_ERR_IO : qe;
+}
+
+enum ap_err accesslog_queue(struct accesslog *l, const struct accesslog_entry *e)
+{
+	char line[ACCESSLOG_LINE_MAX + 1];
+	size_t n = accesslog_format(e, line);
+	enum ap_err fe = AP_OK;
+
+	line[n++] = '\n';
+	if (l->nqueued + n > sizeof(l->queued))
+		fe = accesslog_flush(l);
+	if (n > sizeof(l->queued))	/* a line of the limit exactly, with its newline */
+		return write_lines(l, line, n) ? AP_ERR_IO : fe;
+	memcpy(l->queued + l->nqueued, line, n);
+	l->nqueued += n;
+	return fe;
+}
+
+enum ap_err accesslog_flush(struct accesslog *l)
+{
+	size_t n = l->nqueued;
+
+	if (n == 0)
+		return AP_OK;
+	l->nqueued = 0;	/* written or lost: never written twice */
+	return write_lines(l, l->queued, n);
 }
 
 /* ---- request ids -------------------------------------------------------------- */

@@ -17,8 +17,13 @@
  * "..." (after masking: a cut never reveals part of a token).
  *
  * Lines of many processes into one file never interleave: the file is
- * opened with O_APPEND once per process and each line is one write() of at
- * most ACCESSLOG_LINE_MAX bytes (PIPE_BUF, so that holds for a pipe too).
+ * opened with O_APPEND once per process and every write() holds whole
+ * lines, at most ACCESSLOG_LINE_MAX bytes (PIPE_BUF, so that holds for a
+ * pipe too). accesslog_write() writes one line at once; accesslog_queue()
+ * gathers lines and accesslog_flush() writes them together (the server
+ * flushes when the queue is full or its oldest line half a second old,
+ * observe.h: one write() per ~40 lines under load, which on a journalled
+ * file system is most of the access log's cost).
  * Log rotation: after the file was renamed, accesslog_request_reopen()
  * (async-signal-safe: a SIGHUP handler may call it) makes the next write of
  * every log of the process reopen the path first; if that fails, the old
@@ -66,6 +71,12 @@ void accesslog_request_reopen(void);
 /* Writes one line. AP_ERR_IO if the write failed or was short (never
  * retried: a second write could land inside another process's line). */
 enum ap_err accesslog_write(struct accesslog *l, const struct accesslog_entry *e) AP_WARN_UNUSED;
+/* Queues one line; writes the queue first if the line does not fit in it.
+ * AP_ERR_IO if a write that this caused failed (those lines are lost). */
+enum ap_err accesslog_queue(struct accesslog *l, const struct accesslog_entry *e) AP_WARN_UNUSED;
+/* Writes the queued lines in one write() (nothing if none); accesslog_close
+ * flushes too. A process killed before it flushes loses its queue. */
+enum ap_err accesslog_flush(struct accesslog *l) AP_WARN_UNUSED;
 /* The line accesslog_write would write, without its newline, into out
  * (ACCESSLOG_LINE_MAX bytes); returns its length. For tests and debugging. */
 size_t accesslog_format(const struct accesslog_entry *e, char *out);

@@ -21,6 +21,7 @@
 #include "edge.h"
 #include "iiif.h"
 #include "ev.h"
+#include "observe.h"
 #include "route.h"
 #include "store.h"
 #include "tilekey.h"
@@ -37,7 +38,7 @@ void api_cors(const struct app *a, struct response *res)
 	if (!o || !*o)
 		return;
 	response_header(res, "Access-Control-Allow-Origin", "%s", o);
-	response_header(res, "Access-Control-Expose-Headers", "ETag, X-Tile-Source, Content-Length");
+	response_header(res, "Access-Control-Expose-Headers", "ETag, X-Tile-Source, X-Request-Id, Content-Length");
 	if (strcmp(o, "*") != 0)
 		response_header(res, "Vary", "Origin");
 }
@@ -269,7 +270,7 @@ static void on_dataset(struct catalog_wait *w, enum ap_err e, void *ud)
 		control_clear_start(&c->clear, a, d, c->res);
 		return;
 	case R_PREFETCH: finish(c, control_prefetch(a, c->req, d, c->res)); return;
-	case R_HEALTH: break;
+	case R_HEALTH: case R_METRICS: break;
 	}
 	finish(c, AP_ERR_INTERNAL);
 }
@@ -298,6 +299,7 @@ void api_start(struct call *c)
 	cache_sync(a->cache);
 	api_cors(a, c->res);
 	e = route_match(c->req, &c->rt);
+	c->routed = !e || e == AP_ERR_METHOD;
 	if (e || c->req->method == M_OPTIONS) {
 		if (!e)
 			preflight(c);
@@ -310,6 +312,10 @@ void api_start(struct call *c)
 	}
 	if (c->rt.kind == R_IIIF_BASE) {
 		finish(c, iiif_base(c));
+		return;
+	}
+	if (c->rt.kind == R_METRICS) {
+		finish(c, obs_metrics(a, c->req, c->res));
 		return;
 	}
 	c->cw.out = &c->ds;

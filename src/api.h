@@ -34,6 +34,8 @@ struct call {
 	struct response *res;	/* response_init()ed by the caller */
 	void (*done)(struct call *c);
 	void *ud;
+	/* out: rt names the endpoint (route_match found it; metrics, access log) */
+	bool routed;
 	/* private */
 	struct route rt;
 	struct dataset ds;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "app.h"
+#include "accesslog.h"
 #include "cache.h"
 #include "catalog.h"
 #include "clock.h"
@@ -15,6 +16,8 @@
 #include "generation.h"
 #include "l2.h"
 #include "log.h"
+#include "metrics.h"
+#include "observe.h"
 #include "prefetch.h"
 #include "shm.h"
 #include "store.h"
@@ -86,6 +89,42 @@ static enum ap_err open_generations(struct app *a, char *why, size_t whylen)
 	return e;
 }
 
+/* The pool's metrics file beside the generations (its name carries the
+ * layout version); this process's counts alone if it cannot be shared:
+ * metrics never stop tiles. */
+static void open_metrics(struct app *a)
+{
+	char dir[SHM_PATH_MAX], name[SHM_NAME_MAX], prefix[32], reason[SHM_PATH_MAX + 160];
+	enum ap_err e;
+
+	runtime_dir(&a->cfg, dir, sizeof(dir));
+	snprintf(prefix, sizeof(prefix), "metrics-v%u", METRICS_LAYOUT_VERSION);
+	shared_name(&a->cfg, prefix, name, sizeof(name));
+	e = shm_dir_prepare(dir, reason, sizeof(reason));
+	if (!e)
+		e = metrics_open(dir, name, &a->metrics, reason, sizeof(reason));
+	if (e) {
+		log_error("metrics: %s: /api/tiles/metrics shows only the process that answers",
+			  reason);
+		a->metrics = metrics_open_private();
+	}
+}
+
+/* METRICS_ALLOW and ACCESS_LOG. */
+static enum ap_err open_observability(struct app *a, char *why, size_t whylen)
+{
+	enum ap_err e = cidr_parse(a->cfg.metrics_allow ? a->cfg.metrics_allow : "",
+				   &a->metrics_allow, why, whylen);
+
+	if (e)
+		return e;
+	if (a->cfg.access_log && (e = accesslog_open(a->cfg.access_log, &a->alog, why, whylen)))
+		return e;
+	if (a->cfg.metrics)
+		open_metrics(a);
+	return AP_OK;
+}
+
 void app_engine_opts(const struct config *c, struct engine_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -112,6 +151,9 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 	if (ev_new(&a->loop))
 		goto nomem;
 	e = open_generations(a, why, whylen);
+	if (e)
+		goto fail;
+	e = open_observability(a, why, whylen);
 	if (e)
 		goto fail;
 	e = cache_new((size_t)a->cfg.cache_max_tiles, (size_t)a->cfg.cache_max_mb * 1024 * 1024,
@@ -146,6 +188,7 @@ enum ap_err app_init(struct app *a, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot set up storage");
 		goto fail;
 	}
+	store_set_metrics(a->store, a->metrics);
 	e = versions_new(a->gens, a->l2, &a->versions);
 	if (e)
 		goto nomem;
@@ -177,6 +220,10 @@ void app_settle(struct app *a)
 
 void app_free(struct app *a)
 {
+	obs_sync(a);	/* what the modules counted since the last tick */
+	metrics_close(a->metrics);
+	if (a->alog)
+		accesslog_close(a->alog);
 	prefetch_free(a->prefetch);
 	catalog_free(a->catalog);
 	versions_free(a->versions);

@@ -7,6 +7,7 @@
 #define AP_APP_H
 
 #include <time.h>
+#include "cidr.h"
 #include "config.h"
 #include "error.h"
 
@@ -21,6 +22,11 @@ struct app {
 	struct versions *versions;	/* datasets' current versions (version.h) */
 	struct prefetch *prefetch;
 	struct ev_loop *loop;	/* the one event loop of the process (ev.h) */
+	/* observability (observe.h): pool-wide metrics, who may read them, and
+	 * the access log (NULL without ACCESS_LOG) */
+	struct metrics *metrics;
+	struct cidr_list metrics_allow;
+	struct accesslog *alog;
 	time_t started;
 	/* the front's counters (server.c writes, health reads) */
 	unsigned long long conns_accepted, requests_served;

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "engine.h"
 #include "ev.h"
+#include "metrics.h"
 #include "prefetch.h"
 #include "store.h"
 
@@ -421,6 +422,15 @@ static void batch_free(struct batch *b)
 	free(b);
 }
 
+/* Tiles delivered, by source (a job answered from memory before any
+ * lookup keeps its zeroed lookup: SRC_MEMORY). */
+static void count_sources(const struct batch *b)
+{
+	for (size_t j = 0; j < b->njobs; j++)
+		if (b->jobs[j].tile)
+			metrics_count(b->a->metrics, MET_TILES_SERVED, (unsigned)b->jobs[j].lk.src, 0);
+}
+
 /* Every job is done, or the deadline passed: the answer, then the caller. */
 static void complete(struct batch *b)
 {
@@ -435,6 +445,7 @@ static void complete(struct batch *b)
 	if (!e) {
 		response_header(b->res, "Cache-Control", "no-store");
 		response_json(b->res, 200, &out);
+		count_sources(b);
 		if (b->prefetch)
 			prefetch_around(b->a, b->d, b);
 	}
@@ -476,6 +487,7 @@ void batch_start(struct app *a, struct request *req, struct response *res,
 		done(ud, e);
 		return;
 	}
+	metrics_observe(a->metrics, MET_BATCH_TILES, 0, b->n);
 	b->starting = true;
 	start_jobs(b, a);
 	b->starting = false;

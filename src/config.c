@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "buf.h"
+#include "cidr.h"
 #include "decimal.h"
 #include "log.h"
 #include "request.h"
@@ -140,6 +141,18 @@ static const struct opt opts[] = {
 	 "Prefetch queue bound in tiles (0 disables prefetch)."},
 	{"PREFETCH_PARALLEL", T_INT, O(prefetch_parallel), "16", 1, 256, 0,
 	 "Background prefetch transfers in flight at most."},
+	{"METRICS", T_BOOL, O(metrics), "true", 0, 0, 0,
+	 "Count into the pool's metrics and answer GET /api/tiles/metrics (false: nothing is "
+	 "counted, no shared file, the endpoint is 404)."},
+	{"METRICS_ALLOW", T_STR, O(metrics_allow), CIDR_DEFAULT, 0, 0, 0,
+	 "Clients (REMOTE_ADDR) that may read GET /api/tiles/metrics: addresses and CIDRs, "
+	 "comma-separated, IPv4 and IPv6. Empty: none (only METRICS_TOKEN then). Others get 403."},
+	{"METRICS_TOKEN", T_STR, O(metrics_token), NULL, 0, 0, F_SECRET,
+	 "A client sending Authorization: Bearer with this value may read the metrics from any "
+	 "address. Unset: METRICS_ALLOW alone decides."},
+	{"ACCESS_LOG", T_STR, O(access_log), NULL, 0, 0, 0,
+	 "Absolute path of the access log (one line per request, appended by every process; "
+	 "reopened on SIGHUP). Unset: no access log."},
 	{"LOG_LEVEL", T_STR, O(log_level), "info", 0, 0, 0,
 	 "error, warn, info or debug."},
 };
@@ -474,6 +487,8 @@ static enum ap_err config_check(struct config *c, char *why, size_t whylen)
 		snprintf(why, whylen, "S3_CA_BUNDLE: cannot read %s", c->ca_bundle);
 		return AP_ERR_CONFIG;
 	}
+	if (c->access_log && c->access_log[0] != '/')
+		return say(why, whylen, "ACCESS_LOG: must be an absolute path");
 	if (c->local_dir && (stat(c->local_dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
 		snprintf(why, whylen, "LOCAL_STORAGE_DIR: %s is not a directory", c->local_dir);
 		return AP_ERR_CONFIG;

@@ -47,6 +47,9 @@ struct config {
 	/* batch, prefetch */
 	long batch_max_tiles, batch_timeout_ms;
 	long prefetch_queue_max, prefetch_parallel;
+	/* observability */
+	bool metrics;
+	char *metrics_allow, *metrics_token, *access_log;
 	/* process */
 	char *log_level;
 };

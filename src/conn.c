@@ -26,6 +26,7 @@
 #include "ev.h"
 #include "fcgi.h"
 #include "log.h"
+#include "observe.h"
 
 #define CONN_CTL_MAX (16 * 1024)	/* management answers waiting at most */
 #define CONN_IOV_BATCH 512		/* iovecs per writev */
@@ -55,6 +56,7 @@ struct conn {
 	struct request req;
 	struct response res;
 	struct call call;
+	struct obs_req obs;	/* its request id and arrival (metrics, access log) */
 	/* output */
 	struct buf ob;		/* bytes the iovecs point into */
 	struct iovec *iov;
@@ -354,6 +356,7 @@ static void flush(struct conn *c)
 
 static void respond(struct conn *c)
 {
+	obs_end(c->o->a, &c->obs, &c->call, c->call.routed, &c->res);
 	c->state = C_WRITING;
 	if (queue_response(c)) {
 		/* cannot even lay it out (out of memory): drop the connection */
@@ -368,7 +371,9 @@ static void on_call_done(struct call *call)
 	struct conn *c = call->ud;
 
 	enter(c);
+	log_set_request(c->obs.id);
 	respond(c);
+	log_set_request(NULL);
 	leave(c);
 }
 
@@ -380,27 +385,32 @@ static const char *getparam(const char *name, void *ud)
 static void dispatch(struct conn *c)
 {
 	struct app *a = c->o->a;
-	enum ap_err pe = request_parse(&c->req, getparam, &c->p);
+	enum ap_err pe;
 
+	obs_begin(&c->obs, fcgi_param(&c->p, "HTTP_X_REQUEST_ID"));
+	pe = request_parse(&c->req, getparam, &c->p);
 	c->state = C_HANDLING;
 	set_timer(c, 0);
 	response_init(&c->res);
 	c->counted = true;
 	c->o->request_started(c->o);
+	memset(&c->call, 0, sizeof(c->call));
+	c->call.req = &c->req;
+	log_set_request(c->obs.id);	/* what this request logs before it waits */
 	if (pe) {
 		api_cors(a, &c->res);
 		response_error(&c->res, &c->req, pe);
 		respond(c);
+		log_set_request(NULL);
 		return;
 	}
 	c->res.no_body = c->req.method == M_HEAD;
-	memset(&c->call, 0, sizeof(c->call));
 	c->call.a = a;
-	c->call.req = &c->req;
 	c->call.res = &c->res;
 	c->call.done = on_call_done;
 	c->call.ud = c;
 	api_start(&c->call);
+	log_set_request(NULL);
 }
 
 void conn_resume(struct conn *c)

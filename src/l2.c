@@ -735,6 +735,9 @@ void l2_get_stats(struct l2 *l, struct l2_stats *s)
 	s->commands = h.commands;
 	s->timeouts = h.timeouts;
 	s->openings = h.openings;
+	s->cmd_ok = h.outcome[RCMD_OK];
+	s->cmd_error = h.outcome[RCMD_ERROR];
+	s->cmd_timeout = h.outcome[RCMD_TIMEOUT];
 	s->retry_in_ms = h.retry_in_ms;
 	if (h.last_error[0])
 		snprintf(s->last_error, sizeof(s->last_error), "%s", h.last_error);

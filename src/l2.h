@@ -112,6 +112,7 @@ struct l2_stats {
 	const char *state;		/* "ok", "degraded", "probing", "failing" */
 	unsigned long long hits, misses, errors, bad_values, writes, dropped_writes;
 	unsigned long long commands, timeouts, openings;
+	unsigned long long cmd_ok, cmd_error, cmd_timeout;	/* commands by how they ended */
 	long long retry_in_ms;
 	char last_error[160];
 };

@@ -14,6 +14,9 @@
 static enum log_level cur_level = LOG_INFO;
 static const char *ident = "astropixel-tiles";
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *request_id;	/* the request being handled, or NULL */
+
+void log_set_request(const char *id) { request_id = id; }
 
 void log_set_ident(const char *name) { ident = name; }
 void log_set_level(enum log_level lvl) { cur_level = lvl; }
@@ -47,6 +50,9 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
+	n = (int)strlen(line);
+	if (request_id)	/* at the end: what greps the start of a line still matches */
+		snprintf(line + n, sizeof(line) - (size_t)n, " request_id=%s", request_id);
 	/* one write() per line so that lines of a pool do not interleave */
 	n = (int)strlen(line);
 	if ((size_t)n < sizeof(line) - 1)

@@ -16,6 +16,9 @@ void log_set_ident(const char *name);
 void log_set_level(enum log_level lvl);
 /* Parses "error|warn|info|debug"; returns -1 if unknown. */
 int log_parse_level(const char *s);
+/* Lines logged until the next call end in " request_id=ID" (NULL: none);
+ * id must stay valid meanwhile. Set while a request's own code runs. */
+void log_set_request(const char *id);
 void log_msg(enum log_level lvl, const char *fmt, ...) AP_PRINTF(2, 3);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -61,6 +61,7 @@ struct prefetch {
 	unsigned nslots, inflight;
 	uint32_t stamp;
 	size_t call_kept, call_scanned;	/* of the current call */
+	struct prefetch_stats stats;
 };
 
 static size_t pow2_at_least(size_t n)
@@ -122,6 +123,13 @@ void prefetch_free(struct prefetch *p)
 size_t prefetch_queued(const struct prefetch *p)
 {
 	return p ? p->list[PF_RING].len + p->list[PF_LEVEL].len : 0;
+}
+
+void prefetch_get_stats(const struct prefetch *p, struct prefetch_stats *out)
+{
+	static const struct prefetch_stats none;
+
+	*out = p ? p->stats : none;
 }
 
 unsigned prefetch_inflight(const struct prefetch *p)
@@ -215,6 +223,7 @@ static bool make_room(struct prefetch *p, enum pf_class cls)
 		release(p, p->list[PF_RING].tail);
 	else
 		return false;	/* a level key never displaces a ring key */
+	p->stats.dropped++;
 	return true;
 }
 
@@ -243,6 +252,7 @@ static enum push_result push(struct prefetch *p, const struct tilekey *k, enum p
 	*b = i;
 	list_push_newest(p, i);
 	p->call_kept++;
+	p->stats.queued++;
 	return PUSH_ADDED;
 }
 
@@ -338,6 +348,8 @@ static void on_done(struct lookup *lk, void *ud)
 	struct pf_slot *s = ud;
 
 	/* the store has cached it (and counted it as prefetched) */
+	if (lk->tile)
+		s->p->stats.fetched++;
 	tile_unref(lk->tile);
 	lk->tile = NULL;
 	release(s->p, s->entry);

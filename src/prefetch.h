@@ -50,6 +50,12 @@ size_t prefetch_viewport(struct prefetch *p, const struct dataset *d,
 bool prefetch_pump(struct prefetch *p);
 size_t prefetch_queued(const struct prefetch *p);
 unsigned prefetch_inflight(const struct prefetch *p);
+/* Since start: keys queued, tiles fetched (found by their lookup), queued
+ * keys displaced because the queue was full. */
+struct prefetch_stats {
+	unsigned long long queued, fetched, dropped;
+};
+void prefetch_get_stats(const struct prefetch *p, struct prefetch_stats *out);
 void prefetch_drop_dataset(struct prefetch *p, uint32_t dataset);
 
 #endif

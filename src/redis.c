@@ -50,6 +50,7 @@ struct rconn {
 	struct breaker br;
 	enum ap_err drop_reason;	/* why the connection is being dropped */
 	unsigned long long commands, errors, timeouts;
+	unsigned long long outcome[RCMD_OUTCOMES];	/* callers' commands, by how they ended */
 	long long last_log_ms;
 	char last_error[160];
 	long long last_error_ms;	/* when (0: never) */
@@ -256,6 +257,8 @@ static void finish_slot(struct rconn *rc, struct rslot *s, redisReply *r, enum a
 	breaker_report(&rc->br, e ? BREAKER_FAILURE : BREAKER_SUCCESS, s->probe);
 	if (e)
 		rc->errors++;
+	if (!s->internal)
+		rc->outcome[!e ? RCMD_OK : e == AP_ERR_TIMEOUT ? RCMD_TIMEOUT : RCMD_ERROR]++;
 	free(s);
 	if (c) {
 		c->rc = NULL;
@@ -468,6 +471,7 @@ void redis_command(struct rconn *rc, struct rcmd *c, int argc, const char **argv
 	if (rc->npending >= REDIS_PENDING_MAX || (!rc->ac && !connect_now(rc))) {
 		breaker_report(&rc->br, rc->ac ? BREAKER_NEUTRAL : BREAKER_FAILURE, probe);
 		rc->errors++;
+		rc->outcome[RCMD_ERROR]++;
 		c->done(c, NULL, rc->ac ? AP_ERR_NOMEM : AP_ERR_STORAGE, c->ud);
 		return;
 	}
@@ -509,6 +513,7 @@ void rconn_health(struct rconn *rc, struct redis_health *h)
 	h->errors = rc->errors;
 	h->timeouts = rc->timeouts;
 	h->openings = rc->br.openings;
+	memcpy(h->outcome, rc->outcome, sizeof(h->outcome));
 	h->retry_in_ms = breaker_retry_in_ms(&rc->br);
 	snprintf(h->last_error, sizeof(h->last_error), "%s",
 		 rc->unresolved[0] ? rc->unresolved : rc->last_error);

@@ -80,9 +80,13 @@ void redis_command(struct rconn *rc, struct rcmd *c, int argc, const char **argv
 /* The caller no longer waits: done will not run. */
 void redis_cancel(struct rcmd *c);
 
+/* How a caller's command ended (internal ones, AUTH and SELECT, apart). */
+enum rcmd_outcome { RCMD_OK, RCMD_ERROR, RCMD_TIMEOUT, RCMD_OUTCOMES };
+
 struct redis_health {
 	const char *state;	/* "ok", "degraded" (skipped, retry later), "connecting" */
 	unsigned long long commands, errors, timeouts, openings;
+	unsigned long long outcome[RCMD_OUTCOMES];
 	long long retry_in_ms;
 	char last_error[160];
 };

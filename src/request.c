@@ -94,6 +94,7 @@ enum ap_err request_parse(struct request *r, param_fn get, void *ud)
 	r->host = header(r, get, ud, "HTTP_HOST", &e);
 	r->https = is_https(get, ud);
 	r->server_port = port_of(get("SERVER_PORT", ud));
+	r->remote_addr = get("REMOTE_ADDR", ud);
 	if (e)
 		return e;
 	cl = get("CONTENT_LENGTH", ud);

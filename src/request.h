@@ -47,6 +47,7 @@ struct request {
 	const char *host;		/* Host header, NULL if absent */
 	bool https;			/* HTTPS=on or REQUEST_SCHEME=https */
 	unsigned server_port;		/* SERVER_PORT, 0 if absent or not a port */
+	const char *remote_addr;	/* REMOTE_ADDR, NULL if absent (metrics access) */
 	long content_length;
 	/* filled while handling */
 	char detail[REQ_DETAIL_MAX];	/* error detail for the JSON body */

@@ -25,7 +25,8 @@ static const struct {
 
 const char *route_allow(enum route_kind k)
 {
-	if (k == R_TILE || k == R_HEALTH || k == R_IIIF_INFO || k == R_IIIF_BASE || k == R_DZI)
+	if (k == R_TILE || k == R_HEALTH || k == R_IIIF_INFO || k == R_IIIF_BASE || k == R_DZI ||
+	    k == R_METRICS)
 		return TILE_ALLOW;
 	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
 		if (endpoints[i].kind == k)
@@ -220,6 +221,10 @@ enum ap_err route_match(struct request *r, struct route *out)
 	if (n == 1 && len[0] == 6 && memcmp(seg[0], "health", 6) == 0) {
 		out->kind = R_HEALTH;
 		return check_method(r, R_HEALTH, TILE_METHODS);
+	}
+	if (n == 1 && len[0] == 7 && memcmp(seg[0], "metrics", 7) == 0) {
+		out->kind = R_METRICS;
+		return check_method(r, R_METRICS, TILE_METHODS);
 	}
 	if (n != 2 && n != 4 && !(n == 6 && len[1] == 1 && seg[1][0] == 'v'))
 		return request_fail(r, AP_ERR_NOT_FOUND, "no such endpoint");

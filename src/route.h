@@ -30,6 +30,7 @@ enum route_kind {
 	R_IIIF_INFO,	/* /iiif/3/{id}[/v/{version}]/info.json */
 	R_IIIF_BASE,	/* /iiif/3/{id}[/v/{version}]: 303 to its info.json */
 	R_DZI,		/* /api/tiles/{id}.dzi (dzi.h) */
+	R_METRICS,	/* /api/tiles/metrics (observe.h) */
 };
 
 /* How an R_TILE was named: {z}/{x}/{y}, an IIIF image request (mapped to

@@ -15,10 +15,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "server.h"
+#include "accesslog.h"
 #include "clock.h"
 #include "conn.h"
 #include "ev.h"
 #include "log.h"
+#include "observe.h"
 #include "prefetch.h"
 #include "store.h"
 
@@ -34,6 +36,13 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
+/* logrotate renamed the access log: the next line reopens its path */
+static void on_hup(int sig)
+{
+	(void)sig;
+	accesslog_request_reopen();
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -45,9 +54,11 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);	/* mod_fcgid's graceful stop */
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 }
 
 struct front {
@@ -213,6 +224,8 @@ static void loop(struct front *f)
 			log_error("event loop: %s", strerror(errno));
 			break;
 		}
+		obs_flush(f->a);
+		obs_tick(f->a);
 		idle_work(f->a);
 	}
 	while (f->nconns > 0)

@@ -21,6 +21,7 @@
 #include "l2.h"
 #include "local.h"
 #include "log.h"
+#include "metrics.h"
 #include "s3.h"
 #include "tileindex.h"
 
@@ -47,6 +48,7 @@ struct walk {
 	bool bucket_probe;	/* this walk's request is the breaker's probe */
 	bool bucket_absent;	/* the bucket said 404 for the current format */
 	bool deferred;		/* waiting for store_idle_step() */
+	long long bucket_t0_us;	/* when its bucket request went out */
 	bool asked;		/* storage was asked (else memory answered) */
 	bool l2_asked;		/* the shared tier was looked up (or skipped) */
 	bool l2_waiting;	/* its lookup is in flight */
@@ -67,6 +69,7 @@ struct store {
 	unsigned nwalks;
 	struct walk *deferred_head, *deferred_tail;
 	struct buf scratch;	/* local reads */
+	struct metrics *metrics;	/* NULL: not counted */
 };
 
 const char *tile_source_name(enum tile_source s)
@@ -116,6 +119,47 @@ void store_free(struct store *st)
 	s3_free(st->s3);
 	buf_free(&st->scratch);
 	free(st);
+}
+
+void store_set_metrics(struct store *st, struct metrics *m)
+{
+	st->metrics = m;
+}
+
+void store_breaker_info(const struct store *st, bool *skipping, unsigned long long *openings)
+{
+	*skipping = st->engine && breaker_state(&st->breaker) != BREAKER_CLOSED;
+	*openings = st->breaker.openings;
+}
+
+/* ---- counting storage requests ----------------------------------------------- */
+
+static enum met_outcome bucket_outcome(const struct xfer_result *r)
+{
+	if (!r->err && r->status == 200)
+		return MET_OK;
+	if (!r->err && r->status == 404)
+		return MET_NOT_FOUND;
+	return r->err == AP_ERR_TIMEOUT ? MET_TIMEOUT : MET_ERROR;
+}
+
+static void count_bucket(struct store *st, const struct xfer_result *r, long long t0_us)
+{
+	metrics_count(st->metrics, MET_STORAGE_REQUESTS, MET_BE_R2, bucket_outcome(r));
+	metrics_observe(st->metrics, MET_STORAGE_SECONDS, MET_BE_R2,
+			(uint64_t)(clock_us() - t0_us));
+}
+
+/* local_read() with its count and duration. */
+static enum ap_err timed_local_read(struct store *st, const char *key, size_t max, struct buf *out)
+{
+	long long t0 = clock_us();
+	enum ap_err e = local_read(st->cfg->local_dir, key, max, out);
+
+	metrics_count(st->metrics, MET_STORAGE_REQUESTS, MET_BE_LOCAL,
+		      e == AP_OK ? MET_OK : e == AP_ERR_NOT_FOUND ? MET_NOT_FOUND : MET_ERROR);
+	metrics_observe(st->metrics, MET_STORAGE_SECONDS, MET_BE_LOCAL, (uint64_t)(clock_us() - t0));
+	return e;
 }
 
 struct engine *store_engine(struct store *st)
@@ -411,7 +455,7 @@ static void local_step(struct walk *w)
 	w->asked = true;
 	if (st->cfg->local_dir) {
 		tk_object_key(&k, key, sizeof(key));
-		e = local_read(st->cfg->local_dir, key, TILE_MAX_BYTES, &st->scratch);
+		e = timed_local_read(st, key, TILE_MAX_BYTES, &st->scratch);
 		if (e == AP_OK) {
 			found(w, st->scratch.data, st->scratch.len, SRC_LOCAL);
 			return;
@@ -451,6 +495,7 @@ static void on_bucket_done(struct xfer_result *res, void *ud)
 	w->x = NULL;
 	snprintf(what, sizeof(what), "GET tiles/%u/%u/%u/%u.%s", k.dataset, (unsigned)k.z, k.x, k.y,
 		 tk_fmt_ext((enum tile_fmt)k.fmt));
+	count_bucket(w->st, res, w->bucket_t0_us);
 	report(w->st, res, w->bucket_probe, what);
 	w->bucket_probe = false;
 	if (!res->err && res->status == 200) {
@@ -484,6 +529,7 @@ static bool bucket_step(struct walk *w)
 	}
 	tk_object_key(&k, key, sizeof(key));
 	w->asked = true;
+	w->bucket_t0_us = clock_us();
 	if (bucket_get(st, key, TILE_MAX_BYTES, w->background, on_bucket_done, w, &w->x)) {
 		breaker_report(&st->breaker, BREAKER_NEUTRAL, w->bucket_probe);
 		w->bucket_probe = false;
@@ -659,7 +705,7 @@ static void object_local(struct store *st, struct objget *o, enum ap_err bucket_
 
 	buf_init(&b, o->max);
 	if (st->cfg->local_dir) {
-		enum ap_err le = local_read(st->cfg->local_dir, o->key, o->max, &b);
+		enum ap_err le = timed_local_read(st, o->key, o->max, &b);
 		if (le != AP_ERR_NOT_FOUND || bucket_err == AP_ERR_NOT_FOUND)
 			e = le;
 	}
@@ -674,6 +720,7 @@ static void on_object_done(struct xfer_result *res, void *ud)
 	enum ap_err e;
 
 	o->x = NULL;
+	count_bucket(st, res, o->started_us);
 	report(st, res, o->probe, o->key);
 	o->probe = false;
 	if (res->err)
@@ -704,6 +751,7 @@ void store_object_start(struct store *st, struct objget *o)
 		object_local(st, o, AP_ERR_STORAGE);	/* skipped during the cool-down */
 		return;
 	}
+	o->started_us = clock_us();
 	if (bucket_get(st, o->key, o->max, false, on_object_done, o, &o->x)) {
 		breaker_report(&st->breaker, BREAKER_NEUTRAL, o->probe);
 		o->probe = false;

@@ -116,6 +116,7 @@ struct objget {
 	struct store *st;
 	struct xfer *x;
 	bool probe;
+	long long started_us;	/* of its bucket request (metrics) */
 };
 /* done runs once (possibly before this returns) with AP_OK and the body
  * (the callee may steal it), NOT_FOUND, TOO_LARGE, STORAGE or TIMEOUT. */
@@ -132,5 +133,11 @@ struct store_health {
 };
 void store_health(struct store *st, struct store_health *h);
 struct engine *store_engine(struct store *st);
+/* Storage requests are counted there from now on (metrics.h; may be NULL). */
+struct metrics;
+void store_set_metrics(struct store *st, struct metrics *m);
+/* Is the bucket skipped now (breaker open or half-open), and how often did
+ * its breaker open? Without store_health()'s look at the local tree. */
+void store_breaker_info(const struct store *st, bool *skipping, unsigned long long *openings);
 
 #endif

@@ -230,6 +230,41 @@ static void test_one_write_per_line(void **state)
 	free(text);
 }
 
+/* Queued lines go out together, whole lines per write(), in order, and
+ * never more than ACCESSLOG_LINE_MAX bytes at once. */
+static void test_queue_gathers_lines_into_few_writes(void **state)
+{
+	struct accesslog *l = NULL;
+	struct accesslog_entry e = entry("x=1");
+	char one[ACCESSLOG_LINE_MAX], *text;
+	size_t len = accesslog_format(&e, one) + 1;
+	int per_write = (int)(ACCESSLOG_LINE_MAX / len), n = 3 * per_write + 1;
+
+	(void)state;
+	assert_int_equal(accesslog_open(path, &l, why, sizeof(why)), AP_OK);
+	writes = 0;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(accesslog_queue(l, &e), AP_OK);
+	assert_int_equal(writes, 0);
+	text = slurp(path);
+	assert_string_equal(text, "");	/* nothing before the flush */
+	free(text);
+	assert_int_equal(accesslog_flush(l), AP_OK);
+	assert_int_equal(writes, 1);
+	assert_int_equal(accesslog_flush(l), AP_OK);	/* an empty queue writes nothing */
+	assert_int_equal(writes, 1);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(accesslog_queue(l, &e), AP_OK);
+	assert_int_equal(writes, 1 + 3);	/* three full queues went out */
+	assert_int_equal(accesslog_write(l, &e), AP_OK);	/* the queue first, then it */
+	assert_int_equal(writes, 1 + 3 + 2);
+	accesslog_close(l);
+	text = slurp(path);
+	assert_int_equal(strlen(text), (size_t)(10 + n + 1) * len);
+	assert_true(matches(text, "^([^\n]+ r2 0\\.012345\n)+$"));
+	free(text);
+}
+
 static void test_many_processes_whole_lines(void **state)
 {
 	enum { NPROC = 6, LINES = 300 };
@@ -437,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_long_target_cut_with_mark_tail_kept),
 		cmocka_unit_test(test_unsafe_bytes_escaped),
 		cmocka_unit_test_setup_teardown(test_one_write_per_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_gathers_lines_into_few_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_processes_whole_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_after_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_reopen_keeps_old_file, setup, teardown),

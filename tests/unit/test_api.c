@@ -1505,6 +1505,55 @@ static void info_with_webp_variants_varies_by_accept(void **state)
 	response_free(&res);
 }
 
+/* GET /api/tiles/metrics from addr (NULL: no REMOTE_ADDR) with auth. */
+static int metrics_from(struct ctx *c, const char *addr, const char *auth, struct response *res)
+{
+	struct param p[] = {{"REQUEST_METHOD", "GET"}, {"REQUEST_URI", "/api/tiles/metrics"},
+			    {"HTTP_AUTHORIZATION", auth}, {"REMOTE_ADDR", addr}, {NULL, NULL}};
+	struct request r;
+
+	if (!auth) {	/* drop it, keep the address */
+		p[2] = p[3];
+		p[3] = p[4];
+	}
+	assert_int_equal(request_parse(&r, getparam, p), AP_OK);
+	response_init(res);
+	api_handle(&c->app, &r, res);
+	return res->status;
+}
+
+static void metrics_are_open_to_loopback_only_by_default(void **state)
+{
+	struct ctx *c = *state;
+	struct response res;
+	char v[128];
+
+	assert_int_equal(status_of(c, "GET", "/api/tiles/1/10/0/0.jpg", NULL), 200);
+	assert_int_equal(metrics_from(c, "127.0.0.1", NULL, &res), 200);
+	expect_hdr(&res, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	assert_non_null(hdr(&res, "Cache-Control", v, sizeof(v)));
+	assert_non_null(memmem(res.body, res.body_len, "# TYPE astropixel_requests_total counter",
+			       40));
+	/* --request mode counts storage, never requests (no front) */
+	assert_non_null(memmem(res.body, res.body_len,
+			       "astropixel_storage_requests_total{backend=\"local\",outcome=\"ok\"} ",
+			       strlen("astropixel_storage_requests_total{backend=\"local\",outcome=\"ok\"} ")));
+	response_free(&res);
+	assert_int_equal(metrics_from(c, "::1", NULL, &res), 200);
+	response_free(&res);
+	assert_int_equal(metrics_from(c, "::ffff:127.0.0.1", NULL, &res), 200);
+	response_free(&res);
+	assert_int_equal(metrics_from(c, "10.1.2.3", NULL, &res), 403);
+	expect_error(&res, 403, "METRICS_ALLOW");
+	response_free(&res);
+	assert_int_equal(metrics_from(c, NULL, NULL, &res), 403);
+	response_free(&res);
+	/* no METRICS_TOKEN set: no bearer opens them */
+	assert_int_equal(metrics_from(c, "10.1.2.3", "Bearer ", &res), 403);
+	response_free(&res);
+	EXPECT_STATUS(c, "POST", "/api/tiles/metrics", NULL, 405);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1512,6 +1561,7 @@ int main(void)
 		T(the_index_picks_the_format_and_answers_holes),
 		T(info_with_webp_variants_varies_by_accept),
 		T(public_tile_is_200_with_type_length_etag_and_short_caching),
+		T(metrics_are_open_to_loopback_only_by_default),
 		T(info_describes_the_dataset_and_its_template),
 		T(the_current_version_is_immutable_and_an_old_one_redirects),
 		T(a_cache_clear_makes_a_new_version),
