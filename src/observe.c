@@ -57,7 +57,7 @@ static enum met_endpoint endpoint_of(enum route_kind k)
 	switch (k) {
 	case R_TILE: return MET_EP_TILE;
 	case R_BATCH: return MET_EP_BATCH;
-	case R_INFO: return MET_EP_INFO;
+	case R_INFO: case R_IIIF_INFO: case R_IIIF_BASE: case R_DZI: return MET_EP_INFO;	/* descriptors */
 	case R_STATS: return MET_EP_STATS;
 	case R_CLEAR: return MET_EP_CLEAR;
 	case R_PREFETCH: return MET_EP_PREFETCH;
