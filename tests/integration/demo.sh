@@ -8,7 +8,9 @@ PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" > "$STATE/demo.out" 2>&1 &
 DPID=$!
 track "$DPID"
 ok=""
-for i in $(seq 1 300); do
+# the first run builds, generates the sample and makes its WebP variants
+# (about 3 000 SSIM searches on every CPU): minutes on a 2-core machine
+for i in $(seq 1 720); do
 	curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && { ok=1; break; }
 	kill -0 "$DPID" 2>/dev/null || break
 	sleep 0.5
@@ -26,6 +28,14 @@ for u in $(grep -oE "http://127.0.0.1:$PORT/(api/tiles|iiif/3)/[^ ]+" "$STATE/de
 done
 req GET "http://127.0.0.1:$PORT/api/tiles/1/12/10/5.jpg"
 expect "the suggested curl shows memory-cache the second time" "$(header X-Tile-Source)" memory-cache
+expect "the sample has a WebP variant beside every JPEG tile of dataset 1 but the few not smaller" \
+	"$(( $(find "$DEMO_DIR/data/tiles/1" -name '*.webp' | wc -l) > 2700 ))" 1
+req GET "http://127.0.0.1:$PORT/api/tiles/1/info" -H 'Accept: application/json, image/webp'
+expect_match "a browser that takes WebP gets the .webp template (the viewer shows WebP)" \
+	"$(json 'j.tile_url_template')" '\{y\}\.webp$'
+expect "  and the index's formats" "$(json 'j.formats.join(",")')" "jpg,webp"
+req GET "http://127.0.0.1:$PORT/api/tiles/1/12/10/5.webp"
+expect "a .webp tile of the sample is WebP" "$STATUS/$(header Content-Type)" "200/image/webp"
 # stop the demo's lighttpd (the script exec'd into it) and everything under it
 kill -TERM -- -"$DPID" 2>/dev/null
 for _ in $(seq 1 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
