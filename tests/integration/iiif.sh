@@ -3,7 +3,8 @@
 # deploy/lighttpd/astropixel-tiles.conf (2 responders, /api/tiles and
 # /iiif/3): info.json field by field against the level-0 rules (ids absolute
 # and versioned, tiles and scale factors, sizes that are answered, formats,
-# JSON-LD on request, CORS, ETag/304, short cache, redirects), tiles under
+# JSON-LD on request, CORS, ETag/304, short cache, redirects, formats from
+# a tile index with WebP variants), tiles under
 # the base URI are the stored tiles with the versioned tiles' headers,
 # private datasets need the token (and are answered private), bad IIIF
 # parameters are 400 with a detail and the responders keep serving, the
