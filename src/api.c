@@ -181,7 +181,8 @@ static void on_version(struct version_wait *w, void *ud)
 		return;
 	}
 	if (c->rt.kind == R_IIIF_INFO && (!c->rt.versioned || !strcmp(c->rt.version, w->out))) {
-		finish(c, iiif_info_answer(&c->a->cfg, c->req, &c->ds, w->out, c->res));
+		finish(c, iiif_info_answer(&c->a->cfg, c->req, &c->ds,
+					   catalog_index(c->a->catalog, &c->ds), w->out, c->res));
 		return;
 	}
 	if (strcmp(c->rt.version, w->out) != 0) {

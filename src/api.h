@@ -50,6 +50,18 @@ struct call {
 	bool waiting;		/* parked on cw, lk, batch, clear or vw */
 };
 
+/* For the front's metrics and access log, once done ran: the endpoint
+ * (an enum route_kind, -1 if no route matched) and, for a single tile, the
+ * source its lookup named (an enum tile_source; -1 for other endpoints). */
+static inline int api_endpoint(const struct call *c)
+{
+	return c->routed ? (int)c->rt.kind : -1;
+}
+static inline int api_tile_source(const struct call *c)
+{
+	return c->routed && c->rt.kind == R_TILE ? (int)c->lk.src : -1;
+}
+
 void api_start(struct call *c);
 void api_cancel(struct call *c);
 /* One request, answered before it returns (drives the event loop while

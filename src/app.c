@@ -17,7 +17,6 @@
 #include "l2.h"
 #include "log.h"
 #include "metrics.h"
-#include "observe.h"
 #include "prefetch.h"
 #include "shm.h"
 #include "store.h"
@@ -220,7 +219,6 @@ void app_settle(struct app *a)
 
 void app_free(struct app *a)
 {
-	obs_sync(a);	/* what the modules counted since the last tick */
 	metrics_close(a->metrics);
 	if (a->alog)
 		accesslog_close(a->alog);

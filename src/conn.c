@@ -356,7 +356,8 @@ static void flush(struct conn *c)
 
 static void respond(struct conn *c)
 {
-	obs_end(c->o->a, &c->obs, &c->call, c->call.routed, &c->res);
+	obs_end(c->o->a, &c->obs, &c->req, api_endpoint(&c->call), api_tile_source(&c->call),
+		&c->res);
 	c->state = C_WRITING;
 	if (queue_response(c)) {
 		/* cannot even lay it out (out of memory): drop the connection */

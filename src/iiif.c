@@ -11,6 +11,7 @@
 #include "edge.h"
 #include "request.h"
 #include "response.h"
+#include "tileindex.h"
 
 #define WHY(...) (snprintf(why, whylen, __VA_ARGS__), AP_ERR_BAD_REQUEST)
 
@@ -265,21 +266,38 @@ static struct json_object *tiles(const struct dataset *d, unsigned top)
 	return a;
 }
 
-static struct json_object *jstrs(const char *a, const char *b)
+/* The formats of mask, in the order given (bit f = enum tile_fmt f). */
+static struct json_object *jfmts(unsigned mask, const enum tile_fmt *order, int n)
 {
 	struct json_object *o = json_object_new_array();
 
-	json_object_array_add(o, json_object_new_string(a));
-	if (b)
-		json_object_array_add(o, json_object_new_string(b));
+	for (int i = 0; i < n; i++)
+		if (mask & (1u << order[i]))
+			json_object_array_add(o, json_object_new_string(tk_fmt_ext(order[i])));
 	return o;
 }
 
-enum ap_err iiif_info_json(const struct dataset *d, const char *base, char *out, size_t cap)
+/* preferredFormats: WebP variants first (smaller; a viewer takes the
+ * first its browser shows), then jpg, then png; extraFormats: all but
+ * jpg, level 0's own. Without an index, the metadata's format. */
+static void formats(const struct dataset *d, unsigned fmts, struct json_object *o)
+{
+	static const enum tile_fmt order[] = {FMT_WEBP, FMT_JPG, FMT_PNG};
+	unsigned extra;
+
+	if (!fmts)
+		fmts = 1u << (d->format >= 0 && d->format < FMT__COUNT ? d->format : FMT_JPG);
+	extra = fmts & ~(1u << FMT_JPG);
+	add(o, "preferredFormats", jfmts(fmts, order, 3));
+	if (extra)
+		add(o, "extraFormats", jfmts(extra, order, 3));
+}
+
+enum ap_err iiif_info_json(const struct dataset *d, unsigned fmts, const char *base, char *out,
+			   size_t cap)
 {
 	struct json_object *o = json_object_new_object();
 	unsigned top = iiif_top_scale(d);
-	const char *fmt = d->format >= 0 ? tk_fmt_ext((enum tile_fmt)d->format) : "jpg";
 	const char *text;
 	size_t n;
 
@@ -294,10 +312,7 @@ enum ap_err iiif_info_json(const struct dataset *d, const char *base, char *out,
 	add(o, "height", json_object_new_int64((int64_t)d->height));
 	add(o, "sizes", sizes(d, top));
 	add(o, "tiles", tiles(d, top));
-	add(o, "preferredFormats", jstrs(fmt, NULL));
-	/* jpg is level 0's own format; another stored one is an extra */
-	if (strcmp(fmt, "jpg") != 0)
-		add(o, "extraFormats", jstrs(fmt, NULL));
+	formats(d, fmts, o);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = text ? strlen(text) : cap;
 	if (n >= cap) {
@@ -392,8 +407,20 @@ enum ap_err iiif_origin(const struct config *c, const struct request *r, char *o
 	return n < 0 || (size_t)n >= cap ? AP_ERR_BAD_REQUEST : AP_OK;
 }
 
+/* The formats the index lists (bit f = format f; 0 without one). */
+static unsigned index_formats(const struct tileindex *idx)
+{
+	struct tileindex_plane pl;
+	unsigned fmts = 0;
+
+	for (int f = 0; idx && f < FMT__COUNT; f++)
+		if (tileindex_plane(idx, tileindex_grid(idx)->min_zoom, (enum tile_fmt)f, &pl))
+			fmts |= 1u << f;
+	return fmts;
+}
+
 enum ap_err iiif_info_answer(const struct config *c, struct request *r, const struct dataset *d,
-			     const char *version, struct response *res)
+			     const struct tileindex *idx, const char *version, struct response *res)
 {
 	char origin[CONFIG_VALUE_MAX + 1], base[CONFIG_VALUE_MAX + 64], text[IIIF_INFO_MAX];
 	bool ld = iiif_wants_ld(r->accept);
@@ -403,7 +430,7 @@ enum ap_err iiif_info_answer(const struct config *c, struct request *r, const st
 		return request_fail(r, AP_ERR_BAD_REQUEST, "info.json needs a valid Host header (or "
 				    "IIIF_BASE_URL set) to name its absolute id");
 	snprintf(base, sizeof(base), "%s" IIIF_PREFIX "/%u/v/%s", origin, d->id, version);
-	if ((e = iiif_info_json(d, base, text, sizeof(text))))
+	if ((e = iiif_info_json(d, index_formats(idx), base, text, sizeof(text))))
 		return e;
 	/* the body depends on the Accept header (its type) and the Host */
 	response_header(res, "Vary", "Accept");

@@ -77,10 +77,11 @@ enum ap_err iiif_map(const struct dataset *d, const struct iiif_image *q, struct
  * image is one tile, or the dataset's lowest level if that comes first. */
 unsigned iiif_top_scale(const struct dataset *d);
 /* The information document (JSON text, NUL-terminated, into out of cap
- * bytes); base is the base URI (no trailing slash). AP_ERR_NOMEM if it
- * does not fit. */
-enum ap_err iiif_info_json(const struct dataset *d, const char *base, char *out, size_t cap)
-	AP_WARN_UNUSED;
+ * bytes); base is the base URI (no trailing slash); fmts the formats the
+ * dataset's tile index lists (bit f = enum tile_fmt f), 0 without an index
+ * (then the metadata's format). AP_ERR_NOMEM if it does not fit. */
+enum ap_err iiif_info_json(const struct dataset *d, unsigned fmts, const char *base, char *out,
+			   size_t cap) AP_WARN_UNUSED;
 /* Does an Accept header ask for the JSON-LD type of info.json? */
 bool iiif_wants_ld(const char *accept);
 
@@ -95,8 +96,11 @@ struct response;
 enum ap_err iiif_origin(const struct config *c, const struct request *r, char *out, size_t cap)
 	AP_WARN_UNUSED;
 /* Answers info.json of d at its current version (a short-lived document
- * with an ETag; JSON-LD when the Accept header asks for it). */
+ * with an ETag; JSON-LD when the Accept header asks for it); idx is the
+ * dataset's tile index or NULL. */
+struct tileindex;
 enum ap_err iiif_info_answer(const struct config *c, struct request *r, const struct dataset *d,
-			     const char *version, struct response *res) AP_WARN_UNUSED;
+			     const struct tileindex *idx, const char *version, struct response *res)
+	AP_WARN_UNUSED;
 
 #endif

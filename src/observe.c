@@ -8,7 +8,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "observe.h"
-#include "api.h"
 #include "app.h"
 #include "cache.h"
 #include "cidr.h"
@@ -18,6 +17,7 @@
 #include "metrics.h"
 #include "prefetch.h"
 #include "response.h"
+#include "route.h"
 #include "store.h"
 
 #define OBS_SYNC_INTERVAL_MS 1000
@@ -52,7 +52,7 @@ static void log_lost_lines(void)
 	log_error("ACCESS_LOG: lines could not be written (and are lost): %s", strerror(errno));
 }
 
-static enum met_endpoint endpoint_of(enum route_kind k)
+static enum met_endpoint endpoint_of(int k)
 {
 	switch (k) {
 	case R_TILE: return MET_EP_TILE;
@@ -67,29 +67,28 @@ static enum met_endpoint endpoint_of(enum route_kind k)
 	}
 }
 
-void obs_end(struct app *a, const struct obs_req *o, const struct call *call, bool routed,
-	     struct response *res)
+void obs_end(struct app *a, const struct obs_req *o, const struct request *r, int endpoint,
+	     int source, struct response *res)
 {
-	enum met_endpoint ep = routed ? endpoint_of(call->rt.kind) : MET_EP_OTHER;
+	enum met_endpoint ep = endpoint_of(endpoint);
 	long long us = clock_us() - o->start_us;
 	const void *body;
-	/* a single tile answered (or confirmed by a 304) came from lk.src */
-	bool tile = ep == MET_EP_TILE && (res->status == 200 || res->status == 304);
+	/* a single tile answered (or confirmed by a 304) came from its source */
+	bool tile = source >= 0 && (res->status == 200 || res->status == 304);
 
 	response_header(res, "X-Request-Id", "%s", o->id);
 	metrics_count(a->metrics, MET_REQUESTS, ep, metrics_code(res->status));
 	metrics_observe(a->metrics, MET_REQUEST_SECONDS, 0, (uint64_t)(us > 0 ? us : 0));
 	if (tile)
-		metrics_count(a->metrics, MET_TILES_SERVED, (unsigned)call->lk.src, 0);
+		metrics_count(a->metrics, MET_TILES_SERVED, (unsigned)source, 0);
 	if (a->alog) {
-		const struct request *r = call->req;
 		struct accesslog_entry e = {
 			.method = r->method_name[0] ? r->method_name : NULL,
 			.path = r->path[0] ? r->path : NULL,
 			.query = r->query,
 			.status = res->status,
 			.bytes = response_body(res, &body),
-			.source = tile ? tile_source_name(call->lk.src) : NULL,
+			.source = tile ? tile_source_name((enum tile_source)source) : NULL,
 			.duration_us = us,
 			.request_id = o->id,
 		};

@@ -20,7 +20,7 @@
  * commands, prefetch) and the gauges (cache size, queue, breaker state) are
  * copied into this process's slot by obs_sync(): at most once a second
  * from the loop (obs_tick), before this process renders the metrics, and
- * at exit. A process killed with SIGKILL therefore loses at most the last
+ * when the front stops. A process killed with SIGKILL therefore loses at most the last
  * second of those, never a request count.
  *
  * Access to the metrics: REMOTE_ADDR in METRICS_ALLOW, or Authorization:
@@ -35,7 +35,6 @@
 #include "error.h"
 
 struct app;
-struct call;
 struct request;
 struct response;
 
@@ -47,10 +46,12 @@ struct obs_req {
 
 /* x_request_id: the HTTP_X_REQUEST_ID parameter (NULL if absent). */
 void obs_begin(struct obs_req *o, const char *x_request_id);
-/* The response of call is ready: X-Request-Id added, counted, logged.
- * call->rt is read only when routed is true (route_match succeeded). */
-void obs_end(struct app *a, const struct obs_req *o, const struct call *call, bool routed,
-	     struct response *res);
+/* The response to req is ready: X-Request-Id added, counted, logged.
+ * endpoint: an enum route_kind, -1 if no route matched; source: the enum
+ * tile_source of a single tile's lookup, -1 if none (counted only for a
+ * 200 or 304). */
+void obs_end(struct app *a, const struct obs_req *o, const struct request *req, int endpoint,
+	     int source, struct response *res);
 /* Writes the queued access log lines if the oldest is due (see above). */
 void obs_flush(struct app *a);
 /* Mirrors the modules' counters and this process's gauges into its slot. */

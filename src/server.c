@@ -231,6 +231,7 @@ static void loop(struct front *f)
 	while (f->nconns > 0)
 		conn_close(f->conns[f->nconns - 1]);
 	app_settle(f->a);
+	obs_sync(f->a);	/* what the modules counted since the last tick */
 }
 
 int server_run(struct app *a, int listen_fd)

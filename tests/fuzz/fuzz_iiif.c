@@ -150,7 +150,7 @@ static void info(const struct dataset *d)
 	unsigned top = iiif_top_scale(d);
 
 	FUZZ_CHECK(top <= (unsigned)(d->max_zoom - d->min_zoom), "top scale %u", top);
-	FUZZ_CHECK(iiif_info_json(d, "https://h.example" PREFIX "x", text, sizeof(text)) == AP_OK,
+	FUZZ_CHECK(iiif_info_json(d, d->width & 7, "https://h.example" PREFIX "x", text, sizeof(text)) == AP_OK,
 		   "info.json does not fit");
 	o = json_tokener_parse(text);
 	FUZZ_CHECK(o != NULL, "info.json is not JSON: %s", text);

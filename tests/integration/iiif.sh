@@ -3,7 +3,8 @@
 # deploy/lighttpd/astropixel-tiles.conf (2 responders, /api/tiles and
 # /iiif/3): info.json field by field against the level-0 rules (ids absolute
 # and versioned, tiles and scale factors, sizes that are answered, formats,
-# JSON-LD on request, CORS, ETag/304, short cache, redirects), tiles under
+# JSON-LD on request, CORS, ETag/304, short cache, redirects, formats from
+# a tile index with WebP variants), tiles under
 # the base URI are the stored tiles with the versioned tiles' headers,
 # private datasets need the token (and are answered private), bad IIIF
 # parameters are 400 with a detail and the responders keep serving, the
@@ -40,6 +41,18 @@ DATA=$STATE/data
 make_fixture "$DATA"
 # dataset 6: larger, clipped at the right and bottom of every level
 "$MKSAMPLE" --out "$DATA" --id 6 --width 2000 --height 1100 --quiet
+# dataset 7: JPEG with WebP variants and a tile index (tests/tools, as index.sh)
+MKINDEX=$BUILD_DIR/tests/tools/mkindex
+MKWEBP=$BUILD_DIR/tests/tools/mkwebp
+WEBP=""
+if [ -x "$MKINDEX" ] && [ -x "$MKWEBP" ]; then
+	"$MKSAMPLE" --out "$DATA" --id 7 --width 600 --height 400 --seed 7 --quiet
+	WEBP=1
+	for f in $(find "$DATA/tiles/7" -type f -name '*.jpg'); do
+		"$MKWEBP" --out "${f%.jpg}.webp" "$f" > /dev/null 2>&1 || WEBP=""
+	done
+	"$MKINDEX" --dir "$DATA" 7 > "$STATE/mkindex.out" 2>&1 || WEBP=""
+fi
 # dataset 5: levels that are not DZI's (max_zoom one above the image's)
 "$MKSAMPLE" --out "$DATA" --id 5 --width 600 --height 400 --quiet
 sed -i 's/"max_zoom": 10/"max_zoom": 11/' "$DATA/metadata/datasets/5.json"
@@ -123,6 +136,17 @@ while read -r w h; do
 	[ "$STATUS" = 200 ] && [ -n "$z" ] && cmp -s "$BODY" "$DATA/tiles/1/$z/0/0.jpg" && sizes_ok=$((sizes_ok + 1))
 done < <(node -e "for (const s of require('$STATE/info1.json').sizes) console.log(s.width, s.height)")
 expect "every size of info.json ($sizes_n) is answered with the stored single tile of that level" "$sizes_ok" "$sizes_n"
+
+# formats from the tile index: WebP variants preferred, listed as extra
+if [ -n "$WEBP" ]; then
+	req GET "$I/7/info.json"
+	expect "info.json with a tile index of JPEG + WebP: preferredFormats webp, jpg; extraFormats webp" \
+		"$(json 'j.preferredFormats.join(",") + " " + j.extraFormats.join(",")')" "webp,jpg webp"
+	req GET "$(json j.id)/512,256,88,144/88,144/0/default.webp"
+	expect "...and default.webp is the stored WebP variant" "$STATUS $(header Content-Type)/$(cmp -s "$BODY" "$DATA/tiles/7/10/2/1.webp" && echo same)" "200 image/webp/same"
+else
+	echo "# WebP part skipped: tests/tools/mkindex or mkwebp not built (libwebp-dev, libpng-dev, libjpeg-dev)"
+fi
 
 # ---- tiles ---------------------------------------------------------------------------
 req GET "$I/1/v/$VERSION/512,256,88,144/88,144/0/default.jpg"

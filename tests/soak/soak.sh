@@ -132,6 +132,8 @@ console.log(`INFO ${name}: ${r.total} requests (${r.rps}/s), p50 ${r.p50_ms} ms,
 console.log(`INFO ${name}: statuses ${JSON.stringify(r.statuses)}`);
 console.log(`INFO ${name}: mix ${kinds}`);
 console.log(`INFO ${name}: origin ${f.file} tile requests, faults ${JSON.stringify(f.faults)}`);
+console.log(`INFO ${name}: ${r.clear_races} answers 502 because the metadata read of dataset 5 ` +
+	'crossed a clear of it 4 times in a row (catalog.c, by design)');
 console.log(`TOTAL ${r.total}`);
 console.log(`UNEXPECTED ${r.unexpected}`);
 for (const e of r.examples) console.log(`EXAMPLE ${e}`);

@@ -371,13 +371,13 @@ static void dzi_routes_and_levels(void **state)
 	assert_true(dzi_lines_up(&d));
 }
 
-static struct json_object *info_of(const struct dataset *d)
+static struct json_object *info_of(const struct dataset *d, unsigned fmts)
 {
 	char text[IIIF_INFO_MAX];
 	struct json_object *o;
 
-	assert_int_equal(iiif_info_json(d, "https://h.example/iiif/3/7/v/0a1b2c3d", text, sizeof(text)),
-			 AP_OK);
+	assert_int_equal(iiif_info_json(d, fmts, "https://h.example/iiif/3/7/v/0a1b2c3d", text,
+					sizeof(text)), AP_OK);
 	o = json_tokener_parse(text);
 	assert_non_null(o);
 	return o;
@@ -394,7 +394,7 @@ static const char *str_of(struct json_object *o, const char *k)
 static void info_json_is_level0(void **state)
 {
 	struct dataset d = ds(600, 400, 256, 0);
-	struct json_object *o = info_of(&d), *v, *t, *sf;
+	struct json_object *o = info_of(&d, 0), *v, *t, *sf;
 
 	(void)state;
 	assert_string_equal(str_of(o, "@context"), IIIF_CONTEXT);
@@ -421,13 +421,28 @@ static void info_json_is_level0(void **state)
 	assert_false(json_object_object_get_ex(o, "maxWidth", NULL));	/* never a limit */
 	json_object_put(o);
 	d.format = FMT_PNG;
-	o = info_of(&d);
+	o = info_of(&d, 0);
 	assert_true(json_object_object_get_ex(o, "extraFormats", &v));
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), "png");
 	json_object_put(o);
+	/* a tile index with WebP variants: webp first, then jpg; webp extra */
+	d.format = FMT_JPG;
+	o = info_of(&d, (1u << FMT_JPG) | (1u << FMT_WEBP));
+	assert_true(json_object_object_get_ex(o, "preferredFormats", &v));
+	assert_int_equal(json_object_array_length(v), 2);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), "webp");
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 1)), "jpg");
+	assert_true(json_object_object_get_ex(o, "extraFormats", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 0)), "webp");
+	json_object_put(o);
+	/* an index of jpg alone: no extras */
+	o = info_of(&d, 1u << FMT_JPG);
+	assert_false(json_object_object_get_ex(o, "extraFormats", NULL));
+	json_object_put(o);
 	/* the largest geometry still fits */
 	d = ds(1ull << 40, 1ull << 40, 16, 0);
-	o = info_of(&d);
+	o = info_of(&d, 0);
 	json_object_put(o);
 }
 
