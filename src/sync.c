@@ -528,6 +528,44 @@ static bool parse_webp_opt(struct sync_run *r, int c, const char *arg)
 	return false;
 }
 
+/* Options that exclude each other, and the dataset ids after them; SYNC_GO
+ * or the exit status. */
+static int check_args(struct sync_run *r, int argc, char **argv)
+{
+	if (r->ui.quiet && r->ui.verbose) {
+		fprintf(stderr, "astropixel-sync: --quiet and --verbose exclude each other\n");
+		return SYNC_EXIT_USAGE;
+	}
+	if (r->index_only && (r->uo.delete_gone || r->webp_flag)) {
+		fprintf(stderr, "astropixel-sync: --index-only writes the index and nothing else: "
+			"not with --delete or --webp\n");
+		return SYNC_EXIT_USAGE;
+	}
+	if (r->local_only && (r->index_only || r->uo.delete_gone)) {
+		fprintf(stderr, "astropixel-sync: --local touches no bucket: not with --index-only "
+			"or --delete\n");
+		return SYNC_EXIT_USAGE;
+	}
+	if (argc - optind > UPLOAD_DATASETS_MAX) {
+		fprintf(stderr, "astropixel-sync: at most %d dataset ids\n", UPLOAD_DATASETS_MAX);
+		return SYNC_EXIT_USAGE;
+	}
+	r->ids = calloc(UPLOAD_DATASETS_MAX, sizeof(*r->ids));
+	if (!r->ids) {
+		fprintf(stderr, "astropixel-sync: out of memory\n");
+		return SYNC_EXIT_FAILED;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (tk_parse_uint(argv[i], strlen(argv[i]), DATASET_ID_MAX, &r->ids[r->nids])) {
+			fprintf(stderr, "astropixel-sync: '%s' is not a dataset id (0..%u, no "
+				"sign, no leading zeros)\n", argv[i], DATASET_ID_MAX);
+			return SYNC_EXIT_USAGE;
+		}
+		r->nids++;
+	}
+	return SYNC_GO;
+}
+
 /* Options and dataset ids; SYNC_GO or the exit status. */
 static int parse_args(struct sync_run *r, int argc, char **argv)
 {
@@ -584,38 +622,7 @@ static int parse_args(struct sync_run *r, int argc, char **argv)
 		default: usage(stderr); return SYNC_EXIT_USAGE;
 		}
 	}
-	if (r->ui.quiet && r->ui.verbose) {
-		fprintf(stderr, "astropixel-sync: --quiet and --verbose exclude each other\n");
-		return SYNC_EXIT_USAGE;
-	}
-	if (r->index_only && (r->uo.delete_gone || r->webp_flag)) {
-		fprintf(stderr, "astropixel-sync: --index-only writes the index and nothing else: "
-			"not with --delete or --webp\n");
-		return SYNC_EXIT_USAGE;
-	}
-	if (r->local_only && (r->index_only || r->uo.delete_gone)) {
-		fprintf(stderr, "astropixel-sync: --local touches no bucket: not with --index-only "
-			"or --delete\n");
-		return SYNC_EXIT_USAGE;
-	}
-	if (argc - optind > UPLOAD_DATASETS_MAX) {
-		fprintf(stderr, "astropixel-sync: at most %d dataset ids\n", UPLOAD_DATASETS_MAX);
-		return SYNC_EXIT_USAGE;
-	}
-	r->ids = calloc(UPLOAD_DATASETS_MAX, sizeof(*r->ids));
-	if (!r->ids) {
-		fprintf(stderr, "astropixel-sync: out of memory\n");
-		return SYNC_EXIT_FAILED;
-	}
-	for (int i = optind; i < argc; i++) {
-		if (tk_parse_uint(argv[i], strlen(argv[i]), DATASET_ID_MAX, &r->ids[r->nids])) {
-			fprintf(stderr, "astropixel-sync: '%s' is not a dataset id (0..%u, no "
-				"sign, no leading zeros)\n", argv[i], DATASET_ID_MAX);
-			return SYNC_EXIT_USAGE;
-		}
-		r->nids++;
-	}
-	return SYNC_GO;
+	return check_args(r, argc, argv);
 }
 
 /* Settings that work but weaken or slow the run, said before it starts. */
