@@ -27,6 +27,8 @@
 #define LOOP_WAIT_MS 1000	/* a signal's flag is seen within this */
 #define IDLE_STEPS_MAX 64	/* background steps per quiet moment */
 #define STOP_GRACE_EXTRA_MS 2000	/* beyond the storage deadlines */
+#define STOP_IDLE_GRACE_MS 100	/* SIGTERM: a connection taken from the backlog
+				 * gets this long to deliver its request */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -67,6 +69,7 @@ struct front {
 	int lfd;
 	struct ev_io lio;
 	bool listening, stopping, held;	/* held: some connection waits for capacity */
+	long long idle_close_at;	/* stopping: when idle connections close (0: done) */
 	struct conn **conns;
 	unsigned nconns, inflight;
 };
@@ -125,12 +128,10 @@ static void closed(struct conn_owner *o, struct conn *c)
 
 /* ---- accepting ---------------------------------------------------------------- */
 
-static void on_accept(struct ev_io *w, unsigned events)
+/* Takes up to n connections from the backlog, while there is capacity. */
+static void accept_some(struct front *f, unsigned n)
 {
-	struct front *f = w->ud;
-
-	(void)events;
-	for (int i = 0; i < FRONT_ACCEPT_BATCH; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		struct conn *c;
 		int fd;
 
@@ -155,6 +156,12 @@ static void on_accept(struct ev_io *w, unsigned events)
 		f->a->conns_accepted++;
 		f->a->conns_open = f->nconns;
 	}
+}
+
+static void on_accept(struct ev_io *w, unsigned events)
+{
+	(void)events;
+	accept_some(w->ud, FRONT_ACCEPT_BATCH);
 }
 
 static void set_listening(struct front *f, bool on)
@@ -188,8 +195,13 @@ static void idle_work(struct app *a)
 	}
 }
 
-/* SIGTERM: no new connections; idle ones close now, busy ones after their
- * request; the loop ends when none is left or the grace period is over. */
+/* SIGTERM. The connections the web server has opened already wait in the
+ * backlog, their request often written: they are taken and served, then the
+ * socket is closed, so that a later connect is refused at once (the web
+ * server sees a stopped backend) instead of reset with its request when the
+ * process exits. Idle connections close after STOP_IDLE_GRACE_MS, busy
+ * ones after their request; the loop ends when none is left or the grace
+ * period is over. */
 static long long begin_stop(struct front *f)
 {
 	long long grace = f->a->cfg.batch_timeout_ms > f->a->cfg.request_timeout_ms ?
@@ -197,10 +209,19 @@ static long long begin_stop(struct front *f)
 
 	f->stopping = true;
 	set_listening(f, false);
+	accept_some(f, FRONT_CONNS_MAX);
+	close(f->lfd);
+	f->lfd = -1;
+	f->idle_close_at = clock_ms() + STOP_IDLE_GRACE_MS;
+	return clock_ms() + grace + STOP_GRACE_EXTRA_MS;
+}
+
+static void close_idle(struct front *f)
+{
 	for (unsigned i = f->nconns; i-- > 0;)
 		if (i < f->nconns)
 			conn_shutdown(f->conns[i]);
-	return clock_ms() + grace + STOP_GRACE_EXTRA_MS;
+	f->idle_close_at = 0;
 }
 
 static void raise_fd_limit(void)
@@ -218,9 +239,18 @@ static void loop(struct front *f)
 	long long deadline = 0;
 
 	while (!f->stopping || (f->nconns > 0 && clock_ms() < deadline)) {
+		int wait = LOOP_WAIT_MS;
+
 		if (stop_requested && !f->stopping)
 			deadline = begin_stop(f);
-		if (ev_run_once(f->a->loop, LOOP_WAIT_MS) < 0 && errno != EINTR) {
+		if (f->idle_close_at && clock_ms() >= f->idle_close_at)
+			close_idle(f);
+		if (f->idle_close_at) {
+			long long left = f->idle_close_at - clock_ms();
+
+			wait = left < 0 ? 0 : (int)left + 1;
+		}
+		if (ev_run_once(f->a->loop, wait) < 0 && errno != EINTR) {
 			log_error("event loop: %s", strerror(errno));
 			break;
 		}
