@@ -245,25 +245,11 @@ void control_clear_cancel(struct clear_call *q)
 	q->waiting = false;
 }
 
-/* The formats the tile index lists (bit f = format f; 0 without one). */
-static unsigned index_formats(const struct tileindex *idx)
-{
-	struct tileindex_plane pl;
-	unsigned fmts = 0;
-
-	if (!idx)
-		return 0;
-	for (int f = 0; f < FMT__COUNT; f++)
-		if (tileindex_plane(idx, tileindex_grid(idx)->min_zoom, (enum tile_fmt)f, &pl))
-			fmts |= 1u << f;
-	return fmts;
-}
-
 /* Formats of the dataset, as far as this process knows (the tile index
  * says; without one, null: every format is tried in fallback order). */
 static struct json_object *info_formats(const struct tileindex *idx)
 {
-	unsigned fmts = index_formats(idx);
+	unsigned fmts = tileindex_formats(idx);
 	struct json_object *a;
 
 	if (!idx)
@@ -302,7 +288,7 @@ enum ap_err control_info(struct app *a, const struct request *req, const struct 
 {
 	const struct tileindex *idx = catalog_index(a->catalog, d);
 	/* the answer depends on Accept only for datasets with WebP variants */
-	bool varies = index_formats(idx) & (1u << FMT_WEBP);
+	bool varies = tileindex_formats(idx) & (1u << FMT_WEBP);
 	struct json_object *o = info_object(d, idx, version, varies && request_accepts_webp(req));
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							     JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -407,18 +407,6 @@ enum ap_err iiif_origin(const struct config *c, const struct request *r, char *o
 	return n < 0 || (size_t)n >= cap ? AP_ERR_BAD_REQUEST : AP_OK;
 }
 
-/* The formats the index lists (bit f = format f; 0 without one). */
-static unsigned index_formats(const struct tileindex *idx)
-{
-	struct tileindex_plane pl;
-	unsigned fmts = 0;
-
-	for (int f = 0; idx && f < FMT__COUNT; f++)
-		if (tileindex_plane(idx, tileindex_grid(idx)->min_zoom, (enum tile_fmt)f, &pl))
-			fmts |= 1u << f;
-	return fmts;
-}
-
 enum ap_err iiif_info_answer(const struct config *c, struct request *r, const struct dataset *d,
 			     const struct tileindex *idx, const char *version, struct response *res)
 {
@@ -430,7 +418,7 @@ enum ap_err iiif_info_answer(const struct config *c, struct request *r, const st
 		return request_fail(r, AP_ERR_BAD_REQUEST, "info.json needs a valid Host header (or "
 				    "IIIF_BASE_URL set) to name its absolute id");
 	snprintf(base, sizeof(base), "%s" IIIF_PREFIX "/%u/v/%s", origin, d->id, version);
-	if ((e = iiif_info_json(d, index_formats(idx), base, text, sizeof(text))))
+	if ((e = iiif_info_json(d, tileindex_formats(idx), base, text, sizeof(text))))
 		return e;
 	/* the body depends on the Accept header (its type) and the Host */
 	response_header(res, "Vary", "Accept");

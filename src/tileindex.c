@@ -778,3 +778,14 @@ size_t tileindex_bytes(const struct tileindex *idx)
 	return sizeof(*idx) + idx->nplanes * sizeof(*idx->planes) + idx->payload_len +
 	       idx->nsamples * sizeof(*idx->samples);
 }
+
+unsigned tileindex_formats(const struct tileindex *idx)
+{
+	struct tileindex_plane pl;
+	unsigned fmts = 0;
+
+	for (int f = 0; idx && f < FMT__COUNT; f++)
+		if (tileindex_plane(idx, idx->g.min_zoom, (enum tile_fmt)f, &pl))
+			fmts |= 1u << f;
+	return fmts;
+}

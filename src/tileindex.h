@@ -90,6 +90,8 @@ bool tileindex_describes(const struct tileindex *idx, const struct dataset *d,
 /* Statistics of one plane; false if z or f has none (format absent). */
 bool tileindex_plane(const struct tileindex *idx, unsigned z, enum tile_fmt f,
 		     struct tileindex_plane *out);
+/* The formats the index has planes for: bit f for format f (NULL: 0). */
+unsigned tileindex_formats(const struct tileindex *idx);
 /* Bytes of memory idx holds. */
 size_t tileindex_bytes(const struct tileindex *idx);
 void tileindex_free(struct tileindex *idx);
