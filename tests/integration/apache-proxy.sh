@@ -5,7 +5,8 @@
 # starts them (spawn-fcgi, the unit's user); paths substituted. Covers SPEC 3
 # and 4 through it (the shared smoke suite) and issue 13: under wrk -c64 on
 # a cached tile every kept connection holds (Apache's error log shows no
-# broken FastCGI connection, wrk no error), with max latency < 200 ms, a POST
+# broken FastCGI connection, wrk no error), with max latency < 200 ms (for
+# the shipped enablereuse=on; the reference without reuse is not bound), a POST
 # with a body in the middle answered, and the figure beside Apache without
 # connection reuse, measured in the same run.
 source "$(dirname "$0")/lib.sh"
@@ -55,8 +56,12 @@ load() {	# load NAME BASE: wrk -c64 with a POST and a batch in the middle
 	expect "$name: wrk -c64 saw no socket errors and no non-2xx" \
 		"$(grep -c 'Socket errors\|Non-2xx' "$STATE/$name-wrk.out")" 0
 	expect "$name: Apache logged no broken FastCGI connection" "$(fcgi_errors "$AP/logs/$name.error.log")" 0
-	expect "$name: max latency $max ms < $MAX_MS ms" \
+	# the bound is the shipped configuration's (kept connections must not
+	# stall); without reuse is only the reference of the throughput figure,
+	# a connection per request, whose max on 2 busy cores is scheduling noise
+	[ "$name" = reuse ] && expect "$name: max latency $max ms < $MAX_MS ms" \
 		"$(awk -v m="$max" -v l="$MAX_MS" 'BEGIN { print (m != "NaN" && m + 0 < l) ? "yes" : "no" }')" yes
+	return 0
 }
 
 apache_conf reuse "$AP/reuse.conf"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: deploy/demo/run.sh builds, generates the
 # built-in sample and serves it; every URL it prints answers as it says.
+# Then its --redis and --nginx forms, as the README gives them.
 source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 DEMO_DIR=$IT_ROOT/_build/demo
@@ -63,4 +64,33 @@ rpid=$(pgrep -f "redis-server.*$DEMO_DIR/redis/redis.sock" | head -1)
 kill -TERM -- -"$DPID" 2>/dev/null
 for _ in $(seq 1 50); do kill -0 "${rpid:-0}" 2>/dev/null || break; sleep 0.1; done
 check "--redis: its Redis stops with the demo" bash -c "! kill -0 ${rpid:-0} 2>/dev/null"
+
+# ---- the README's "behind nginx with its cache": deploy/demo/run.sh --nginx ---------------
+PORT=$(free_port)
+PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" --nginx > "$STATE/demo-nginx.out" 2>&1 &
+DPID=$!
+track "$DPID"
+ok=""
+for i in $(seq 1 100); do
+	curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && { ok=1; break; }
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.2
+done
+[ -n "$ok" ] && pass "deploy/demo/run.sh --nginx serves on 127.0.0.1:$PORT" ||
+	fail "demo --nginx starts" "$(tail -5 "$STATE/demo-nginx.out")"
+req GET "http://127.0.0.1:$PORT/"
+expect "--nginx: the viewer is the home page" "$STATUS/$(header Content-Type)" "200/text/html"
+for n in 1 2; do req GET "http://127.0.0.1:$PORT/api/tiles/1/12/10/6.jpg"; c[$n]=$(header X-Cache-Status); done
+expect "--nginx: the suggested curl: MISS, then HIT (nginx answered from its cache)" "${c[1]}/${c[2]}/$STATUS" "MISS/HIT/200"
+cmp -s "$BODY" "$DEMO_DIR/data/tiles/1/12/10/6.jpg" && pass "--nginx:   with the tile's bytes" ||
+	fail "--nginx: cached bytes" "differ from tiles/1/12/10/6.jpg"
+req GET "http://127.0.0.1:$PORT/api/tiles/2/0/0/0.jpg?token=$(sed -n 's/^  owner 1 token *//p' "$STATE/demo-nginx.out")"
+req GET "http://127.0.0.1:$PORT/api/tiles/2/0/0/0.jpg?token=$(sed -n 's/^  owner 1 token *//p' "$STATE/demo-nginx.out")"
+expect "--nginx: a private tile with its token is never cached by nginx" "$STATUS/$(header X-Cache-Status)" "200/BYPASS"
+req GET "http://127.0.0.1:$PORT/iiif/3/1/info.json"
+expect "--nginx: IIIF reaches the responders" "$STATUS" 200
+kill -TERM -- -"$DPID" 2>/dev/null
+for _ in $(seq 1 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 100); do pgrep -f "$DEMO_DIR/run/fcgi-[12].sock" > /dev/null || break; sleep 0.1; done
+check "--nginx: the demo stops, responders included (within 10 s)" bash -c "! pgrep -f '$DEMO_DIR/run/fcgi-[12].sock' > /dev/null"
 finish

@@ -19,8 +19,9 @@ case "${1:-all}" in
   build) ;;
   demo) want="$want lighttpd curl" ;;
   demo-redis) want="$want redis-server redis-tools" ;;
+  demo-nginx) want="$want nginx-light" ;;
   all) want="$want $PKGS_TEST $PKGS_SWIFT $PKGS_BROWSER" ;;
-  *) echo "usage: $0 [build|demo|demo-redis|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|demo|demo-redis|demo-nginx|all]" >&2; exit 2 ;;
 esac
 
 # Node.js comes with the machine image (NodeSource); Debian's npm conflicts
