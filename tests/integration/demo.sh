@@ -3,20 +3,27 @@
 # built-in sample and serves it; every URL it prints answers as it says.
 # Then its --redis and --nginx forms, as the README gives them.
 source "$(dirname "$0")/lib.sh"
-PORT=$(free_port)
 DEMO_DIR=$IT_ROOT/_build/demo
-PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" > "$STATE/demo.out" 2>&1 &
-DPID=$!
-track "$DPID"
-ok=""
+# start_demo OUT TRIES [ARGS...]: deploy/demo/run.sh ARGS on a free port, in
+# its own process group; waits up to TRIES x 0.5 s for health; sets PORT, DPID
+start_demo() {
+	local out=$1 tries=$2 i
+	shift 2
+	PORT=$(free_port)
+	PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" "$@" > "$out" 2>&1 &
+	DPID=$!
+	track "$DPID"
+	for i in $(seq 1 "$tries"); do
+		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && return 0
+		kill -0 "$DPID" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
 # the first run builds, generates the sample and makes its WebP variants
 # (about 3 000 SSIM searches on every CPU): minutes on a 2-core machine
-for i in $(seq 1 720); do
-	curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && { ok=1; break; }
-	kill -0 "$DPID" 2>/dev/null || break
-	sleep 0.5
-done
-[ -n "$ok" ] && pass "deploy/demo/run.sh serves on 127.0.0.1:$PORT" || { fail "demo starts" "$(tail -5 "$STATE/demo.out")"; finish; exit 1; }
+start_demo "$STATE/demo.out" 720 && pass "deploy/demo/run.sh serves on 127.0.0.1:$PORT" ||
+	{ fail "demo starts" "$(tail -5 "$STATE/demo.out")"; finish; exit 1; }
 expect "the sample has 2 739 tiles" "$(find "$DEMO_DIR/data/tiles/1" -name '*.jpg' | wc -l)" 2739
 req GET "http://127.0.0.1:$PORT/"
 expect "the viewer is the home page" "$STATUS/$(header Content-Type)" "200/text/html"
@@ -42,17 +49,8 @@ kill -TERM -- -"$DPID" 2>/dev/null
 for _ in $(seq 1 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
 
 # ---- the README's "with Redis": deploy/demo/run.sh --redis -------------------------
-PORT=$(free_port)
-PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" --redis > "$STATE/demo-redis.out" 2>&1 &
-DPID=$!
-track "$DPID"
-ok=""
-for i in $(seq 1 100); do
-	curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && { ok=1; break; }
-	kill -0 "$DPID" 2>/dev/null || break
-	sleep 0.2
-done
-[ -n "$ok" ] && pass "deploy/demo/run.sh --redis serves on 127.0.0.1:$PORT" || fail "demo --redis starts" "$(tail -5 "$STATE/demo-redis.out")"
+start_demo "$STATE/demo-redis.out" 40 --redis && pass "deploy/demo/run.sh --redis serves on 127.0.0.1:$PORT" ||
+	fail "demo --redis starts" "$(tail -5 "$STATE/demo-redis.out")"
 req GET "http://127.0.0.1:$PORT/api/tiles/1/11/3/2.jpg"
 expect "--redis: a tile" "$STATUS" 200
 sleep 0.7	# a poll has connected every process
@@ -66,17 +64,7 @@ for _ in $(seq 1 50); do kill -0 "${rpid:-0}" 2>/dev/null || break; sleep 0.1; d
 check "--redis: its Redis stops with the demo" bash -c "! kill -0 ${rpid:-0} 2>/dev/null"
 
 # ---- the README's "behind nginx with its cache": deploy/demo/run.sh --nginx ---------------
-PORT=$(free_port)
-PORT=$PORT setsid "$IT_ROOT/deploy/demo/run.sh" --nginx > "$STATE/demo-nginx.out" 2>&1 &
-DPID=$!
-track "$DPID"
-ok=""
-for i in $(seq 1 100); do
-	curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/api/tiles/health" && { ok=1; break; }
-	kill -0 "$DPID" 2>/dev/null || break
-	sleep 0.2
-done
-[ -n "$ok" ] && pass "deploy/demo/run.sh --nginx serves on 127.0.0.1:$PORT" ||
+start_demo "$STATE/demo-nginx.out" 40 --nginx && pass "deploy/demo/run.sh --nginx serves on 127.0.0.1:$PORT" ||
 	fail "demo --nginx starts" "$(tail -5 "$STATE/demo-nginx.out")"
 req GET "http://127.0.0.1:$PORT/"
 expect "--nginx: the viewer is the home page" "$STATUS/$(header Content-Type)" "200/text/html"
